@@ -1,0 +1,283 @@
+//! Everything about a container resolved once, before anything is made.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use hostproc_identity::Identity;
+use hostproc_job::{Resources, ThrottleDevice, WeightDevice};
+use hostproc_storage::Plan;
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
+
+use crate::annotations::Annotations;
+use crate::{env, ContainerError};
+
+/// Capability sets, already converted for the `caps` crate.
+#[derive(Debug, Clone, Default)]
+pub struct CapSets {
+    pub bounding: Vec<caps::Capability>,
+    pub effective: Vec<caps::Capability>,
+    pub permitted: Vec<caps::Capability>,
+    pub inheritable: Vec<caps::Capability>,
+    pub ambient: Vec<caps::Capability>,
+}
+
+/// The payload's process, resolved.
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    /// The working directory as the payload sees it.
+    pub cwd: PathBuf,
+    pub caps: Option<CapSets>,
+    pub rlimits: Vec<(i32, u64, u64)>,
+    pub no_new_privileges: bool,
+    pub oom_score_adj: Option<i32>,
+    pub terminal: bool,
+}
+
+/// A container's configuration, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub annotations: HashMap<String, String>,
+    pub options: Annotations,
+    pub storage: Plan,
+    pub resources: Resources,
+    pub cgroups_path: Option<PathBuf>,
+    pub identity: Identity,
+    pub process: ProcessConfig,
+}
+
+fn host_cpus() -> u64 {
+    std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1)
+}
+
+impl Config {
+    /// Loads `<bundle>/config.json` and resolves it for container `id`.
+    pub fn load(bundle: &Path, id: &str) -> Result<Config, ContainerError> {
+        crate::validate_id(id)?;
+        let bundle = std::path::absolute(bundle).map_err(crate::error::io_err("resolve the bundle path", bundle))?;
+        let spec = crate::load_spec(&bundle)?;
+        Config::from_spec(&spec, &bundle, id)
+    }
+
+    pub fn from_spec(spec: &Spec, bundle: &Path, id: &str) -> Result<Config, ContainerError> {
+        let annotations = spec.annotations().clone().unwrap_or_default();
+        let options = Annotations::parse(&annotations)?;
+
+        // Namespaces: the container shares the host's; only a private network or user
+        // namespace is a request we cannot honour quietly.
+        let linux = spec.linux().as_ref();
+        if let Some(nss) = linux.and_then(|l| l.namespaces().as_ref()) {
+            for ns in nss {
+                match ns.typ() {
+                    LinuxNamespaceType::Network => check_host_net(ns.path().as_deref())?,
+                    LinuxNamespaceType::User => {
+                        return Err(ContainerError::invalid(
+                            "linux.namespaces (user)",
+                            "a user namespace was asked for; HostProcess containers run as host users: remove the user entry",
+                        ))
+                    }
+                    other => tracing::debug!("linux.namespaces: {other:?} ignored: a HostProcess container shares the host's"),
+                }
+            }
+        }
+
+        let root = spec.root().as_ref().ok_or_else(|| ContainerError::invalid("root", "root.path is missing; give the bundle's rootfs directory"))?;
+        let rootfs = bundle.join(root.path());
+        if !rootfs.is_dir() {
+            return Err(ContainerError::invalid("root.path", format!("{} is not a directory; create it or fix root.path", rootfs.display())));
+        }
+        let mounts = spec.mounts().iter().flatten().map(|m| {
+            (
+                m.typ().clone().unwrap_or_default(),
+                m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                m.destination().to_string_lossy().into_owned(),
+                m.options().clone().unwrap_or_default(),
+            )
+        });
+        let storage = Plan::new(options.mode, rootfs, root.readonly().unwrap_or(false), &options.location, mounts, bundle)?;
+
+        let mut resources = linux.and_then(|l| l.resources().as_ref()).map(convert_resources).unwrap_or_default();
+        options.apply_to(&mut resources, host_cpus());
+        resources.validate()?;
+        let cgroups_path = linux.and_then(|l| l.cgroups_path().clone()).filter(|p| !p.as_os_str().is_empty());
+
+        let p = spec.process().as_ref().ok_or_else(|| ContainerError::invalid("process", "process is missing; give at least process.args"))?;
+        let u = p.user();
+        let identity = if options.inherit_user {
+            Identity::inherit(u.umask())
+        } else {
+            Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask())
+        };
+        let sandbox = storage.sandbox().to_string_lossy().into_owned();
+        let args: Vec<String> = p.args().iter().flatten().map(|a| env::expand(a, &sandbox)).collect();
+        if args.is_empty() || args[0].is_empty() {
+            return Err(ContainerError::invalid("process.args", "no program given; set process.args to the program and its arguments"));
+        }
+        if args.iter().any(|a| a.contains('\0')) {
+            return Err(ContainerError::invalid("process.args", "an argument contains a NUL byte"));
+        }
+        let envs = env::build(p.env().as_deref().unwrap_or(&[]), storage.sandbox(), || identity.home());
+        if envs.iter().any(|e| e.contains('\0')) {
+            return Err(ContainerError::invalid("process.env", "an entry contains a NUL byte"));
+        }
+        let cwd_s = env::expand(&p.cwd().to_string_lossy(), &sandbox);
+        let cwd = if cwd_s.is_empty() || cwd_s == "/" {
+            storage.sandbox().to_path_buf()
+        } else if Path::new(&cwd_s).is_absolute() {
+            PathBuf::from(cwd_s)
+        } else {
+            return Err(ContainerError::invalid("process.cwd", format!("{cwd_s:?} is relative; give an absolute path or $CONTAINER_SANDBOX_MOUNT_POINT/...")));
+        };
+        let caps = p.capabilities().as_ref().map(|c| {
+            let conv = |s: &Option<oci_spec::runtime::Capabilities>| -> Vec<caps::Capability> {
+                s.iter()
+                    .flatten()
+                    .filter_map(|c| serde_json::to_value(c).ok()?.as_str()?.parse::<caps::Capability>().ok())
+                    .collect()
+            };
+            CapSets {
+                bounding: conv(c.bounding()),
+                effective: conv(c.effective()),
+                permitted: conv(c.permitted()),
+                inheritable: conv(c.inheritable()),
+                ambient: conv(c.ambient()),
+            }
+        });
+        let mut rlimits = Vec::new();
+        for r in p.rlimits().iter().flatten() {
+            let name = serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let Some(res) = rlimit_resource(&name) else {
+                return Err(ContainerError::invalid("process.rlimits", format!("{name} is not a Linux resource limit")));
+            };
+            if r.soft() > r.hard() {
+                return Err(ContainerError::invalid("process.rlimits", format!("{name}: soft {} is above hard {}; lower soft", r.soft(), r.hard())));
+            }
+            rlimits.push((res, r.soft(), r.hard()));
+        }
+        if let Some(adj) = p.oom_score_adj() {
+            if !(-1000..=1000).contains(&adj) {
+                return Err(ContainerError::invalid("process.oomScoreAdj", format!("{adj} is out of range; give -1000 to 1000")));
+            }
+        }
+        let process = ProcessConfig {
+            args,
+            env: envs,
+            cwd,
+            caps,
+            rlimits,
+            no_new_privileges: p.no_new_privileges().unwrap_or(false),
+            oom_score_adj: p.oom_score_adj(),
+            terminal: p.terminal().unwrap_or(false),
+        };
+        Ok(Config {
+            id: id.to_owned(),
+            bundle: bundle.to_path_buf(),
+            annotations,
+            options,
+            storage,
+            resources,
+            cgroups_path,
+            identity,
+            process,
+        })
+    }
+}
+
+fn check_host_net(path: Option<&Path>) -> Result<(), ContainerError> {
+    let field = "linux.namespaces (network)";
+    let Some(path) = path else {
+        return Err(ContainerError::invalid(field, "a new network namespace was asked for; HostProcess containers share the host network: remove the network entry (hostNetwork: true)"));
+    };
+    let ours = std::fs::metadata("/proc/self/ns/net").map_err(crate::error::io_err("stat", "/proc/self/ns/net"))?;
+    let theirs = std::fs::metadata(path).map_err(crate::error::io_err("stat the network namespace", path))?;
+    use std::os::unix::fs::MetadataExt;
+    if (ours.dev(), ours.ino()) != (theirs.dev(), theirs.ino()) {
+        return Err(ContainerError::invalid(field, format!("{} is not the host's network namespace; HostProcess containers share the host network: remove the network entry", path.display())));
+    }
+    Ok(())
+}
+
+fn rlimit_resource(name: &str) -> Option<i32> {
+    Some(match name {
+        "RLIMIT_CPU" => libc_rlimit::CPU,
+        "RLIMIT_FSIZE" => libc_rlimit::FSIZE,
+        "RLIMIT_DATA" => libc_rlimit::DATA,
+        "RLIMIT_STACK" => libc_rlimit::STACK,
+        "RLIMIT_CORE" => libc_rlimit::CORE,
+        "RLIMIT_RSS" => libc_rlimit::RSS,
+        "RLIMIT_NPROC" => libc_rlimit::NPROC,
+        "RLIMIT_NOFILE" => libc_rlimit::NOFILE,
+        "RLIMIT_MEMLOCK" => libc_rlimit::MEMLOCK,
+        "RLIMIT_AS" => libc_rlimit::AS,
+        "RLIMIT_LOCKS" => libc_rlimit::LOCKS,
+        "RLIMIT_SIGPENDING" => libc_rlimit::SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc_rlimit::MSGQUEUE,
+        "RLIMIT_NICE" => libc_rlimit::NICE,
+        "RLIMIT_RTPRIO" => libc_rlimit::RTPRIO,
+        "RLIMIT_RTTIME" => libc_rlimit::RTTIME,
+        _ => return None,
+    })
+}
+
+/// Linux resource numbers (stable kernel ABI).
+mod libc_rlimit {
+    pub const CPU: i32 = 0;
+    pub const FSIZE: i32 = 1;
+    pub const DATA: i32 = 2;
+    pub const STACK: i32 = 3;
+    pub const CORE: i32 = 4;
+    pub const RSS: i32 = 5;
+    pub const NPROC: i32 = 6;
+    pub const NOFILE: i32 = 7;
+    pub const MEMLOCK: i32 = 8;
+    pub const AS: i32 = 9;
+    pub const LOCKS: i32 = 10;
+    pub const SIGPENDING: i32 = 11;
+    pub const MSGQUEUE: i32 = 12;
+    pub const NICE: i32 = 13;
+    pub const RTPRIO: i32 = 14;
+    pub const RTTIME: i32 = 15;
+}
+
+/// linux.resources (oci-spec) to the job's limits.
+pub fn convert_resources(r: &LinuxResources) -> Resources {
+    let mut out = Resources::default();
+    if let Some(m) = r.memory() {
+        out.memory_limit = m.limit();
+        out.memory_reservation = m.reservation();
+        out.memory_swap = m.swap();
+        out.memory_swappiness = m.swappiness();
+    }
+    if let Some(c) = r.cpu() {
+        out.cpu_shares = c.shares();
+        out.cpu_quota = c.quota();
+        out.cpu_period = c.period();
+        out.cpu_cpus = c.cpus().clone().filter(|s| !s.is_empty());
+        out.cpu_mems = c.mems().clone().filter(|s| !s.is_empty());
+    }
+    if let Some(p) = r.pids() {
+        out.pids_limit = Some(p.limit());
+    }
+    if let Some(b) = r.block_io() {
+        out.blkio_weight = b.weight();
+        for d in b.weight_device().iter().flatten() {
+            if let Some(w) = d.weight() {
+                out.blkio_weight_device.push(WeightDevice { major: d.major(), minor: d.minor(), weight: w });
+            }
+        }
+        let conv = |l: &Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>| -> Vec<ThrottleDevice> {
+            l.iter().flatten().map(|d| ThrottleDevice { major: d.major(), minor: d.minor(), rate: d.rate() }).collect()
+        };
+        out.throttle_read_bps = conv(b.throttle_read_bps_device());
+        out.throttle_write_bps = conv(b.throttle_write_bps_device());
+        out.throttle_read_iops = conv(b.throttle_read_iops_device());
+        out.throttle_write_iops = conv(b.throttle_write_iops_device());
+    }
+    if let Some(u) = r.unified() {
+        out.unified = u.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    out
+}

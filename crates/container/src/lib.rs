@@ -1,0 +1,30 @@
+//! The container: from an OCI bundle to a running HostProcess job and back to nothing.
+//!
+//! * `bundle`: loads config.json (oci-spec) and checks it against what a HostProcess
+//!   container can be.
+//! * `config`: everything resolved once: the job's limits, storage plan, identity,
+//!   environment and the annotations.
+//! * `init`: our own fork/exec of the payload, held before exec until it is in its job.
+//! * `state`: the state directory, written atomically.
+//! * `lifecycle`: run, stop (SIGTERM, grace, kill-all), tear down, delete.
+
+mod annotations;
+mod bundle;
+mod config;
+mod env;
+mod error;
+mod id;
+mod init;
+mod lifecycle;
+mod state;
+
+pub use annotations::Annotations;
+pub use bundle::{load_spec, starter_spec};
+pub use config::Config;
+pub use error::ContainerError;
+pub use id::validate_id;
+pub use lifecycle::{delete, kill, run, RunOptions};
+pub use state::{list, load_state, now_rfc3339, State, Status};
+
+/// The OCI runtime-spec version hostproc implements (the newest it accepts).
+pub const OCI_VERSION: &str = "1.3.0";

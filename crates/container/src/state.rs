@@ -1,0 +1,229 @@
+//! The state directory: `<root>/<id>/state.json`, written atomically (a temporary file
+//! renamed over the old one), readable by root only.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use hostproc_job::Job;
+use hostproc_storage::Record;
+use serde::{Deserialize, Serialize};
+
+use crate::error::io_err;
+use crate::ContainerError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What hostproc keeps to find and undo a container's parts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Internal {
+    pub job: Job,
+    #[serde(default)]
+    pub storage: Record,
+    pub lock_dir: PathBuf,
+    /// Start time of init (clock ticks since boot), so a reused pid is never signalled.
+    #[serde(default)]
+    pub init_start: u64,
+    #[serde(default)]
+    pub exit_status: Option<i32>,
+}
+
+/// runc's state JSON, plus hostproc's own part under `hostproc`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+    pub hostproc: Internal,
+}
+
+/// runc's view of the state, for `state` and `list`.
+#[derive(Serialize)]
+pub struct Public<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: &'a HashMap<String, String>,
+}
+
+pub fn dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+/// Creates the state root (0700) and the container's directory; fails if it exists.
+pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, ContainerError> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(root).map_err(io_err("create the state root", root))?;
+    let d = dir(root, id);
+    match fs::DirBuilder::new().mode(0o700).create(&d) {
+        Ok(()) => Ok(d),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(ContainerError::Exists(id.to_owned())),
+        Err(e) => Err(io_err("create the state directory", &d)(e)),
+    }
+}
+
+impl State {
+    /// Writes the state atomically.
+    pub fn save(&self, root: &Path) -> Result<(), ContainerError> {
+        let d = dir(root, &self.id);
+        let tmp = d.join("state.json.tmp");
+        let body = serde_json::to_vec(self).expect("state serializes");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&tmp)
+            .map_err(io_err("write the state file", &tmp))?;
+        f.write_all(&body).map_err(io_err("write the state file", &tmp))?;
+        fs::rename(&tmp, d.join("state.json")).map_err(io_err("write the state file", d.join("state.json")))
+    }
+
+    /// The status as it is now: a created or running container whose init is gone (or
+    /// whose pid now names another process) is stopped.
+    pub fn live_status(&self) -> Status {
+        match self.status {
+            Status::Created | Status::Running | Status::Paused if !self.init_alive() => Status::Stopped,
+            s => s,
+        }
+    }
+
+    pub fn init_alive(&self) -> bool {
+        self.pid > 0 && start_time(self.pid).is_some_and(|(t, zombie)| t == self.hostproc.init_start && !zombie)
+    }
+
+    pub fn public(&self) -> Public<'_> {
+        let status = self.live_status();
+        Public {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status,
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: &self.owner,
+            annotations: &self.annotations,
+        }
+    }
+}
+
+/// Reads a container's state. An unknown id is `NotExist`; a torn or foreign file is a
+/// clear error naming it.
+pub fn load_state(root: &Path, id: &str) -> Result<State, ContainerError> {
+    crate::validate_id(id)?;
+    let p = dir(root, id).join("state.json");
+    let text = match fs::read(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ContainerError::NotExist(id.to_owned())),
+        Err(e) => return Err(io_err("read the state file", &p)(e)),
+    };
+    serde_json::from_slice(&text).map_err(|e| ContainerError::BadConfig {
+        path: p,
+        detail: format!("{e}; remove it with `hostproc delete --force {id}`"),
+    })
+}
+
+/// Every container under `root`, in name order. Unreadable entries are skipped with a
+/// warning rather than failing the whole list.
+pub fn list(root: &Path) -> Result<Vec<State>, ContainerError> {
+    let rd = match fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("read the state root", root)(e)),
+    };
+    let mut names: Vec<String> = rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| crate::validate_id(n).is_ok()).collect();
+    names.sort();
+    let mut out = Vec::new();
+    for n in names {
+        match load_state(root, &n) {
+            Ok(s) => out.push(s),
+            Err(ContainerError::NotExist(_)) => {}
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// (start time in clock ticks since boot, is a zombie) of a process.
+pub fn start_time(pid: i32) -> Option<(u64, bool)> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some((f.get(19)?.parse().ok()?, f.first() == Some(&"Z")))
+}
+
+/// RFC 3339 time, UTC, with nanoseconds, as runc writes `created`.
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+/// The user name of `uid` for `owner` (empty when unknown, as runc leaves it).
+pub fn owner_name(uid: u32) -> String {
+    fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_owned())
+            })
+        })
+        .unwrap_or_default()
+}

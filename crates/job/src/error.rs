@@ -1,0 +1,29 @@
+use std::io;
+use std::path::PathBuf;
+
+/// What went wrong with a job, and on which path.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("cannot read the cgroup layout from {path}: {source}")]
+    Layout { path: PathBuf, source: io::Error },
+    #[error("no cgroup hierarchy is mounted under {0}: mount cgroup2 (or the v1 controllers) there")]
+    NoCgroups(PathBuf),
+    #[error("cgroupsPath {0:?} is not valid: it must not contain `..` or be empty after the mount point")]
+    BadPath(String),
+    #[error("cannot create the job's cgroup {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("cgroup {path} already exists and holds processes: another container uses this cgroupsPath; choose another linux.cgroupsPath")]
+    InUse { path: PathBuf },
+    #[error("cannot put process {pid} into the job's cgroup {path}: {source}")]
+    Join { pid: i32, path: PathBuf, source: io::Error },
+    #[error("cannot set {limit} to {value:?}: the host refused writing {path}: {reason}")]
+    Limit { limit: &'static str, value: String, path: PathBuf, reason: String },
+    #[error("cannot set {limit}: this host has no {controller} cgroup controller for the job; enable it or drop the limit")]
+    NoController { limit: &'static str, controller: &'static str },
+    #[error("{limit} = {value} is out of range: {hint}")]
+    OutOfRange { limit: &'static str, value: String, hint: &'static str },
+    #[error("cannot {what} the job's cgroup {path}: {source}")]
+    Io { what: &'static str, path: PathBuf, source: io::Error },
+    #[error("cannot remove the job's cgroup {path}: processes are still in it after kill-all")]
+    Busy { path: PathBuf },
+}

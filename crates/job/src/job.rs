@@ -1,0 +1,423 @@
+//! One job: the container's cgroup in every hierarchy.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{JobError, Layout, Resources, Write};
+
+/// The job's directory in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobDir {
+    pub path: PathBuf,
+    /// Removal climbs from `path` up to, not including, this directory.
+    pub stop: PathBuf,
+    #[serde(default)]
+    pub controllers: Vec<String>,
+    #[serde(default)]
+    pub unified: bool,
+}
+
+/// A container's job. Serializable, so a later command (or `delete --force` after a
+/// crash) can find and remove it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub dirs: Vec<JobDir>,
+}
+
+/// A snapshot of the job's usage.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub pids: Vec<i32>,
+    pub memory_usage: Option<u64>,
+    pub memory_max_usage: Option<u64>,
+    pub memory_limit: Option<u64>,
+    pub cpu_usage_ns: Option<u64>,
+    pub pids_current: Option<u64>,
+    pub pids_limit: Option<u64>,
+    pub oom_kills: Option<u64>,
+}
+
+fn read(path: &Path) -> io::Result<String> {
+    fs::read_to_string(path)
+}
+
+/// Writes a cgroup file the way cgroupfs wants it: one write(2), no create, no truncate
+/// semantics needed.
+fn write_file(path: &Path, value: &str) -> io::Result<()> {
+    let mut f = fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all(value.as_bytes())
+}
+
+fn reason(e: &io::Error, file: &str) -> String {
+    match e.raw_os_error() {
+        Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() => {
+            if file == "memory.memsw.limit_in_bytes" {
+                "the kernel has no such file: swap accounting is off (boot with swapaccount=1) or omit memory.swap".into()
+            } else {
+                "the kernel has no such file: the controller or feature is not available on this host".into()
+            }
+        }
+        Some(x) if x == rustix::io::Errno::INVAL.raw_os_error() => {
+            format!("the kernel rejected the value ({e}); check it against the host (CPUs, memory nodes, devices, current usage)")
+        }
+        Some(x) if x == rustix::io::Errno::BUSY.raw_os_error() => {
+            format!("{e}: the job's current usage or a child cgroup conflicts with the new value")
+        }
+        Some(x) if x == rustix::io::Errno::ACCESS.raw_os_error() || x == rustix::io::Errno::PERM.raw_os_error() => {
+            format!("{e}: this host does not let the runtime change it (a read-only or delegated cgroupfs?)")
+        }
+        _ => e.to_string(),
+    }
+}
+
+impl Job {
+    /// Creates the job's cgroup in every hierarchy and applies `res`. On any failure
+    /// every directory made so far is removed again.
+    pub fn create(layout: &Layout, cgroups_path: Option<&Path>, id: &str, res: &Resources) -> Result<Job, JobError> {
+        res.validate()?;
+        let job = Job::planned(layout, cgroups_path, id)?;
+        let mut made = Job { dirs: Vec::new() };
+        for d in &job.dirs {
+            if let Err(e) = make_dir(d) {
+                let _ = made.remove();
+                return Err(e);
+            }
+            made.dirs.push(d.clone());
+        }
+        if let Err(e) = made.apply(res) {
+            let _ = made.remove();
+            return Err(e);
+        }
+        Ok(made)
+    }
+
+    /// Where the job's directories would be, without creating them (recorded in the
+    /// state before creation, so a crash half-way can be undone).
+    pub fn planned(layout: &Layout, cgroups_path: Option<&Path>, id: &str) -> Result<Job, JobError> {
+        let placed = layout.place(cgroups_path, id)?;
+        let dirs = placed
+            .into_iter()
+            .zip(&layout.hierarchies)
+            .map(|((path, stop), h)| {
+                let (controllers, unified) = match &h.kind {
+                    crate::HierarchyKind::V1 { controllers } => (controllers.clone(), false),
+                    crate::HierarchyKind::Unified { controllers } => (controllers.clone(), true),
+                };
+                JobDir { path, stop, controllers, unified }
+            })
+            .collect();
+        Ok(Job { dirs })
+    }
+
+    fn is_v2_only(&self) -> bool {
+        self.dirs.iter().all(|d| d.unified)
+    }
+
+    /// Writes the limits (also used by `update`).
+    pub fn apply(&self, res: &Resources) -> Result<(), JobError> {
+        res.validate()?;
+        let writes = if self.is_v2_only() { res.v2_writes() } else { res.v1_writes() };
+        let mut i = 0;
+        while i < writes.len() {
+            let wr = &writes[i];
+            match self.write_one(wr) {
+                Ok(()) => i += 1,
+                // Lowering memory below the current memory+swap limit (or raising it above)
+                // needs the two v1 files in the other order.
+                Err((e, _)) if wr.file == "memory.limit_in_bytes"
+                    && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
+                    && writes.get(i + 1).is_some_and(|n| n.file == "memory.memsw.limit_in_bytes") =>
+                {
+                    self.write_one(&writes[i + 1]).map_err(|(e, p)| limit_error(&writes[i + 1], p, &e))?;
+                    self.write_one(wr).map_err(|(e, p)| limit_error(wr, p, &e))?;
+                    i += 2;
+                }
+                Err((e, p)) => return Err(limit_error(wr, p, &e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn dir_for(&self, controller: &str) -> Option<&JobDir> {
+        if controller.is_empty() {
+            return self.dirs.iter().find(|d| d.unified);
+        }
+        self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == controller))
+    }
+
+    fn write_one(&self, wr: &Write) -> Result<(), (io::Error, PathBuf)> {
+        let Some(dir) = self.dir_for(wr.controller) else {
+            let e = io::Error::new(io::ErrorKind::NotFound, format!("no {} controller", wr.controller));
+            return Err((e, PathBuf::from(&wr.file)));
+        };
+        let mut path = dir.path.join(&wr.file);
+        let mut res = write_file(&path, &wr.value);
+        for alt in &wr.alternatives {
+            if matches!(&res, Err(e) if e.kind() == io::ErrorKind::NotFound) {
+                path = dir.path.join(alt);
+                res = write_file(&path, &wr.value);
+            }
+        }
+        res.map_err(|e| (e, path))
+    }
+
+    /// Moves `pid` into the job in every hierarchy.
+    pub fn add(&self, pid: i32) -> Result<(), JobError> {
+        let s = pid.to_string();
+        for d in &self.dirs {
+            let p = d.path.join("cgroup.procs");
+            write_file(&p, &s).map_err(|source| JobError::Join { pid, path: p, source })?;
+        }
+        Ok(())
+    }
+
+    fn procs_dir(&self) -> Option<&JobDir> {
+        self.dirs.iter().find(|d| d.unified).or_else(|| self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == "freezer"))).or(self.dirs.first())
+    }
+
+    /// The pids of every process in the job (none once the cgroup is gone).
+    pub fn pids(&self) -> Result<Vec<i32>, JobError> {
+        let mut out = Vec::new();
+        if let Some(d) = self.procs_dir() {
+            let p = d.path.join("cgroup.procs");
+            match read(&p) {
+                Ok(t) => out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => return Err(JobError::Io { what: "list the processes of", path: p, source }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends `sig` to every process in the job. On v1 the job is frozen while the list
+    /// is read and signalled, so a fork cannot slip past.
+    pub fn signal_all(&self, sig: i32) -> Result<(), JobError> {
+        let frozen = sig == hostproc_sys::SIGKILL && self.freeze(true).unwrap_or(false);
+        let r = self.pids().map(|pids| {
+            for p in pids {
+                let _ = hostproc_sys::kill(p, sig);
+            }
+        });
+        if frozen {
+            let _ = self.freeze(false);
+        }
+        r
+    }
+
+    /// Freezes (or thaws) the job. Returns false when the host has no freezer for it.
+    pub fn freeze(&self, on: bool) -> Result<bool, JobError> {
+        if let Some(d) = self.dirs.iter().find(|d| d.unified && d.path.join("cgroup.freeze").exists()) {
+            let p = d.path.join("cgroup.freeze");
+            write_file(&p, if on { "1" } else { "0" }).map_err(|source| JobError::Io { what: "freeze", path: p.clone(), source })?;
+            if on {
+                wait_for(&d.path.join("cgroup.events"), "frozen 1");
+            }
+            return Ok(true);
+        }
+        if let Some(d) = self.dirs.iter().find(|d| d.controllers.iter().any(|c| c == "freezer")) {
+            let p = d.path.join("freezer.state");
+            write_file(&p, if on { "FROZEN" } else { "THAWED" }).map_err(|source| JobError::Io { what: "freeze", path: p.clone(), source })?;
+            if on {
+                wait_for(&p, "FROZEN");
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Kills every process in the job at once: cgroup.kill where a v2 hierarchy has it
+    /// (also the unified one of a hybrid host), else freeze, SIGKILL each, thaw.
+    pub fn kill_all(&self) -> Result<(), JobError> {
+        if let Some(d) = self.dirs.iter().find(|d| d.unified) {
+            let p = d.path.join("cgroup.kill");
+            match write_file(&p, "1") {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if !d.path.exists() {
+                        return Ok(());
+                    }
+                }
+                Err(source) => return Err(JobError::Io { what: "kill", path: p, source }),
+            }
+        }
+        self.signal_all(hostproc_sys::SIGKILL)
+    }
+
+    /// Waits until no process is left in the job, up to `timeout`.
+    pub fn wait_empty(&self, timeout: Duration) -> Result<bool, JobError> {
+        let deadline = Instant::now() + timeout;
+        let mut nap = Duration::from_micros(200);
+        loop {
+            if self.pids()?.is_empty() {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(nap.min(deadline - now));
+            nap = (nap * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// Kill-all, wait until empty, and remove every directory of the job. Safe to call
+    /// again and on a job whose directories are already gone.
+    pub fn destroy(&self) -> Result<(), JobError> {
+        if !self.pids()?.is_empty() {
+            for _ in 0..50 {
+                self.kill_all()?;
+                if self.wait_empty(Duration::from_millis(100))? {
+                    break;
+                }
+            }
+        }
+        self.remove()
+    }
+
+    /// Removes the job's directories (and the empty parents we placed them in).
+    pub fn remove(&self) -> Result<(), JobError> {
+        let mut first_err = None;
+        for d in &self.dirs {
+            if let Err(e) = remove_dir(d) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Usage figures for `events --stats` and the like.
+    pub fn stats(&self) -> Result<Stats, JobError> {
+        let mut s = Stats { pids: self.pids()?, ..Default::default() };
+        let num = |p: PathBuf| read(&p).ok().and_then(|t| t.trim().parse::<u64>().ok());
+        let keyed = |p: PathBuf, key: &str| {
+            read(&p).ok().and_then(|t| t.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse::<u64>().ok())))
+        };
+        if let Some(d) = self.dir_for("memory") {
+            if d.unified {
+                s.memory_usage = num(d.path.join("memory.current"));
+                s.memory_max_usage = num(d.path.join("memory.peak"));
+                s.memory_limit = num(d.path.join("memory.max"));
+                s.oom_kills = keyed(d.path.join("memory.events"), "oom_kill ");
+            } else {
+                s.memory_usage = num(d.path.join("memory.usage_in_bytes"));
+                s.memory_max_usage = num(d.path.join("memory.max_usage_in_bytes"));
+                s.memory_limit = num(d.path.join("memory.limit_in_bytes"));
+                s.oom_kills = keyed(d.path.join("memory.oom_control"), "oom_kill ");
+            }
+        }
+        if let Some(d) = self.dir_for("cpuacct") {
+            s.cpu_usage_ns = num(d.path.join("cpuacct.usage"));
+        } else if let Some(d) = self.dir_for("cpu").or(self.dirs.iter().find(|d| d.unified)) {
+            s.cpu_usage_ns = keyed(d.path.join("cpu.stat"), "usage_usec ").map(|u| u * 1000);
+        }
+        if let Some(d) = self.dir_for("pids") {
+            s.pids_current = num(d.path.join("pids.current"));
+            s.pids_limit = num(d.path.join("pids.max"));
+        }
+        Ok(s)
+    }
+}
+
+fn wait_for(path: &Path, want: &str) {
+    for _ in 0..1000 {
+        if read(path).map(|t| t.contains(want)).unwrap_or(true) {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+fn make_dir(d: &JobDir) -> Result<(), JobError> {
+    let create_err = |source| JobError::Create { path: d.path.clone(), source };
+    // A concurrent removal of an empty shared parent (hostproc/) can race our mkdir: retry.
+    for attempt in 0..5 {
+        let rel = d.path.strip_prefix(&d.stop).unwrap_or(&d.path);
+        let mut cur = d.stop.clone();
+        let mut res = Ok(());
+        let comps: Vec<_> = rel.components().collect();
+        for (i, c) in comps.iter().enumerate() {
+            cur.push(c);
+            match fs::create_dir(&cur) {
+                Ok(()) => {
+                    if !d.unified && d.controllers.iter().any(|c| c == "cpuset") {
+                        inherit_cpuset(&cur);
+                    }
+                    if d.unified {
+                        enable_controllers(&cur, &d.controllers, i + 1 < comps.len());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if i + 1 == comps.len() {
+                        let busy = read(&cur.join("cgroup.procs")).map(|t| !t.trim().is_empty()).unwrap_or(false);
+                        if busy {
+                            return Err(JobError::InUse { path: cur });
+                        }
+                    }
+                }
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            }
+        }
+        match res {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 4 => continue,
+            Err(e) => return Err(create_err(e)),
+        }
+    }
+    unreachable!()
+}
+
+/// A new v1 cpuset cgroup starts with no CPUs and no memory nodes; copy the parent's.
+fn inherit_cpuset(dir: &Path) {
+    let Some(parent) = dir.parent() else { return };
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        if let Ok(v) = read(&parent.join(f)) {
+            let _ = write_file(&dir.join(f), v.trim());
+        }
+    }
+}
+
+/// On v2, a level we create between the caller's cgroup and the job must pass the
+/// controllers down (the job itself keeps its processes, so it enables none).
+fn enable_controllers(dir: &Path, controllers: &[String], intermediate: bool) {
+    if !intermediate || controllers.is_empty() {
+        return;
+    }
+    let line: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
+    let _ = write_file(&dir.join("cgroup.subtree_control"), &line.join(" "));
+}
+
+fn remove_dir(d: &JobDir) -> Result<(), JobError> {
+    let mut cur = d.path.clone();
+    let mut first = true;
+    while cur.starts_with(&d.stop) && cur != d.stop {
+        match fs::remove_dir(&cur) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if first && e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
+                return Err(JobError::Busy { path: cur });
+            }
+            // A parent still used by another container (or not ours): stop climbing.
+            Err(_) if !first => break,
+            Err(source) => return Err(JobError::Io { what: "remove", path: cur, source }),
+        }
+        first = false;
+        if !cur.pop() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn limit_error(wr: &Write, path: PathBuf, e: &io::Error) -> JobError {
+    if e.kind() == io::ErrorKind::NotFound && !path.is_absolute() {
+        return JobError::NoController { limit: wr.limit, controller: wr.controller };
+    }
+    JobError::Limit { limit: wr.limit, value: wr.value.clone(), reason: reason(e, &wr.file), path }
+}

@@ -1,0 +1,144 @@
+//! Which cgroup hierarchies this host has, and where the caller sits in each.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::JobError;
+
+/// Where cgroupfs is mounted; `/sys/fs/cgroup` on every distribution we know.
+#[derive(Debug, Clone)]
+pub struct CgroupRoot(pub PathBuf);
+
+impl Default for CgroupRoot {
+    fn default() -> Self {
+        CgroupRoot(PathBuf::from("/sys/fs/cgroup"))
+    }
+}
+
+/// A cgroup v1 hierarchy (with its controllers) or the v2 unified one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HierarchyKind {
+    V1 { controllers: Vec<String> },
+    Unified { controllers: Vec<String> },
+}
+
+/// One hierarchy: its mount point and the caller's own cgroup inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub kind: HierarchyKind,
+    pub mount: PathBuf,
+    /// The caller's cgroup, relative to `mount` (no leading `/`).
+    pub own: PathBuf,
+}
+
+impl Hierarchy {
+    pub fn has(&self, controller: &str) -> bool {
+        match &self.kind {
+            HierarchyKind::V1 { controllers } | HierarchyKind::Unified { controllers } => {
+                controllers.iter().any(|c| c == controller)
+            }
+        }
+    }
+    pub fn is_unified(&self) -> bool {
+        matches!(self.kind, HierarchyKind::Unified { .. })
+    }
+}
+
+/// The v1 controllers a job joins. Others (net_cls, perf_event, hugetlb, rdma, misc,
+/// named hierarchies) carry no limit we set and are left alone.
+const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio", "devices"];
+
+/// The host's cgroup hierarchies as seen by the calling process.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub hierarchies: Vec<Hierarchy>,
+}
+
+impl Layout {
+    /// Reads `/proc/self/cgroup` and probes the mount points under `root`. Two small
+    /// reads and a few `stat`s: no mountinfo parsing on the start path.
+    pub fn detect(root: &CgroupRoot) -> Result<Layout, JobError> {
+        let p = Path::new("/proc/self/cgroup");
+        let text = std::fs::read_to_string(p).map_err(|source| JobError::Layout { path: p.into(), source })?;
+        Self::from_proc_cgroup(root, &text)
+    }
+
+    /// The same from a given `/proc/<pid>/cgroup` text (tests use a temporary root).
+    pub fn from_proc_cgroup(root: &CgroupRoot, text: &str) -> Result<Layout, JobError> {
+        let mut hierarchies = Vec::new();
+        let pure_v2 = root.0.join("cgroup.controllers").exists();
+        for line in text.lines() {
+            let mut it = line.splitn(3, ':');
+            let (Some(_id), Some(ctrls), Some(path)) = (it.next(), it.next(), it.next()) else { continue };
+            let own = PathBuf::from(path.trim_start_matches('/'));
+            if ctrls.is_empty() {
+                let mount = if pure_v2 { root.0.clone() } else { root.0.join("unified") };
+                if !mount.join("cgroup.procs").exists() {
+                    continue;
+                }
+                let controllers = std::fs::read_to_string(mount.join("cgroup.controllers"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect();
+                hierarchies.push(Hierarchy { kind: HierarchyKind::Unified { controllers }, mount, own });
+                continue;
+            }
+            if pure_v2 {
+                continue;
+            }
+            let list: Vec<String> = ctrls.split(',').filter(|c| V1_CONTROLLERS.contains(c)).map(str::to_owned).collect();
+            if list.is_empty() {
+                continue;
+            }
+            // Co-mounted controllers (cpu,cpuacct) live at the joined name; each single
+            // name is usually a symlink to it.
+            let mount = [root.0.join(ctrls), root.0.join(&list[0])].into_iter().find(|m| m.join("cgroup.procs").exists());
+            let Some(mount) = mount else { continue };
+            hierarchies.push(Hierarchy { kind: HierarchyKind::V1 { controllers: list }, mount, own });
+        }
+        if hierarchies.is_empty() {
+            return Err(JobError::NoCgroups(root.0.clone()));
+        }
+        // The unified hierarchy first: it has cgroup.kill and cgroup.events.
+        hierarchies.sort_by_key(|h| !h.is_unified());
+        Ok(Layout { hierarchies })
+    }
+
+    /// True when this host keeps its controllers in v1 hierarchies.
+    pub fn is_v1(&self) -> bool {
+        self.hierarchies.iter().any(|h| !h.is_unified())
+    }
+
+    /// The job's directory in each hierarchy, and the directory above which removal
+    /// stops. An absolute `cgroups_path` is used as given; a relative one (or none:
+    /// `hostproc/<id>`) goes under the caller's own cgroup in each hierarchy.
+    pub fn place(&self, cgroups_path: Option<&Path>, id: &str) -> Result<Vec<(PathBuf, PathBuf)>, JobError> {
+        let default = PathBuf::from("hostproc").join(id);
+        let rel = cgroups_path.unwrap_or(&default);
+        let s = rel.to_string_lossy().into_owned();
+        if rel.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(JobError::BadPath(s));
+        }
+        let stripped: PathBuf = rel.components().filter(|c| matches!(c, Component::Normal(_))).collect();
+        if stripped.as_os_str().is_empty() {
+            return Err(JobError::BadPath(s));
+        }
+        Ok(self
+            .hierarchies
+            .iter()
+            .map(|h| {
+                if rel.is_absolute() {
+                    let dir = h.mount.join(&stripped);
+                    let stop = dir.parent().map(Path::to_path_buf).unwrap_or_else(|| h.mount.clone());
+                    (dir, stop)
+                } else {
+                    let base = h.mount.join(&h.own);
+                    (base.join(&stripped), base)
+                }
+            })
+            .collect())
+    }
+}

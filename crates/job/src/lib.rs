@@ -1,0 +1,20 @@
+//! The job: every process of a container lives in one cgroup, the Linux stand-in for a
+//! Windows Job Object. This crate finds the host's cgroup layout (v1, hybrid or v2),
+//! places the job under the caller's own cgroup in each hierarchy, writes its limits,
+//! lists, signals and kills its processes and removes it again.
+//!
+//! We write the cgroup files ourselves rather than through youki's libcgroups: its v1
+//! manager joins one relative path under every hierarchy's mount point, so it cannot put
+//! a job under the caller's own cgroup where that differs between hierarchies (as on
+//! hybrid hosts whose memory cgroup is managed separately), its per-controller code is
+//! crate-private, and it has no kill-all.
+
+mod error;
+mod layout;
+mod resources;
+mod job;
+
+pub use error::JobError;
+pub use job::{Job, Stats};
+pub use layout::{CgroupRoot, Hierarchy, HierarchyKind, Layout};
+pub use resources::{blkio_weight_to_io, shares_to_weight, weight_to_shares, Resources, ThrottleDevice, WeightDevice, Write};

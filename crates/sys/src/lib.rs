@@ -1,0 +1,349 @@
+//! The only place in hostproc with `unsafe` code: thin, documented wrappers over the
+//! raw system calls that neither `std` nor `rustix` offer in a form we can use between
+//! `fork` and `exec` (or at all). Everything here returns `std::io::Result` and keeps
+//! the C types out of the callers.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Which side of a `fork` we are on.
+pub enum Fork {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `fork(2)`.
+///
+/// # Safety
+/// The caller must be single-threaded (hostproc never starts threads), and the child
+/// must only prepare and `exec`, or `_exit`.
+pub unsafe fn fork() -> io::Result<Fork> {
+    // SAFETY: the caller guarantees a single-threaded process.
+    match cvt(unsafe { libc::fork() })? {
+        0 => Ok(Fork::Child),
+        pid => Ok(Fork::Parent(pid)),
+    }
+}
+
+/// `_exit(2)`: leaves the child without running the parent's atexit handlers or destructors.
+pub fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// `execve(2)`; returns only on failure.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: both arrays are NUL-terminated and outlive the call.
+    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// The shell's convention: the exit code, or 128+N when killed by signal N.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => c,
+            ExitStatus::Signaled(s) => 128 + s,
+        }
+    }
+}
+
+/// `waitpid(pid, WNOHANG)` (pid -1: any child). `Ok(None)` when nothing has exited yet.
+pub fn try_wait(pid: libc::pid_t) -> io::Result<Option<(libc::pid_t, ExitStatus)>> {
+    let mut status = 0;
+    // SAFETY: status is a valid out-pointer.
+    let r = cvt(unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })?;
+    if r == 0 {
+        return Ok(None);
+    }
+    Ok(Some((r, decode(status))))
+}
+
+/// Blocking `waitpid(pid, 0)`, retried on EINTR.
+pub fn wait(pid: libc::pid_t) -> io::Result<ExitStatus> {
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid out-pointer.
+        match cvt(unsafe { libc::waitpid(pid, &mut status, 0) }) {
+            Ok(_) => return Ok(decode(status)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn decode(status: libc::c_int) -> ExitStatus {
+    if libc::WIFSIGNALED(status) {
+        ExitStatus::Signaled(libc::WTERMSIG(status))
+    } else {
+        ExitStatus::Exited(libc::WEXITSTATUS(status))
+    }
+}
+
+/// `kill(2)`. ESRCH is reported as an error; callers decide whether it matters.
+pub fn kill(pid: libc::pid_t, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// A set of signals, for blocking and waiting.
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    pub fn empty() -> Self {
+        // SAFETY: sigemptyset initialises the set.
+        unsafe {
+            let mut s = std::mem::zeroed();
+            libc::sigemptyset(&mut s);
+            SigSet(s)
+        }
+    }
+    pub fn full() -> Self {
+        // SAFETY: sigfillset initialises the set.
+        unsafe {
+            let mut s = std::mem::zeroed();
+            libc::sigfillset(&mut s);
+            SigSet(s)
+        }
+    }
+    pub fn add(&mut self, sig: i32) {
+        // SAFETY: the set is initialised.
+        unsafe { libc::sigaddset(&mut self.0, sig) };
+    }
+    pub fn remove(&mut self, sig: i32) {
+        // SAFETY: the set is initialised.
+        unsafe { libc::sigdelset(&mut self.0, sig) };
+    }
+}
+
+/// `sigprocmask(SIG_SETMASK)`; returns the previous mask.
+pub fn set_signal_mask(set: &SigSet) -> io::Result<SigSet> {
+    let mut old = SigSet::empty();
+    // SAFETY: both pointers are valid sigsets.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set.0, &mut old.0) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(old)
+}
+
+/// Resets every catchable signal's disposition to the default (the exec'd payload must
+/// not inherit ignored signals from hostproc's caller).
+pub fn reset_signal_dispositions() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition; errors for invalid numbers are ignored.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// `sigtimedwait(2)` on a blocked set: the signal number, or `None` on timeout.
+pub fn wait_signal(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<i32>> {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+    // SAFETY: set is initialised; info may be null; tsp is null or valid.
+    let r = unsafe { libc::sigtimedwait(&set.0, std::ptr::null_mut(), tsp) };
+    if r == -1 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EAGAIN) => Ok(None),
+            Some(libc::EINTR) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    Ok(Some(r))
+}
+
+/// `setgroups(2)` for the calling process.
+pub fn set_groups(gids: &[u32]) -> io::Result<()> {
+    // SAFETY: the slice is valid for its length.
+    cvt(unsafe { libc::setgroups(gids.len(), gids.as_ptr()) }).map(drop)
+}
+
+/// `setresgid(gid, gid, gid)`.
+pub fn set_gid(gid: u32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::setresgid(gid, gid, gid) }).map(drop)
+}
+
+/// `setresuid(uid, uid, uid)`.
+pub fn set_uid(uid: u32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::setresuid(uid, uid, uid) }).map(drop)
+}
+
+/// `prctl(PR_SET_KEEPCAPS)`: keep permitted capabilities across a change of uid.
+pub fn set_keep_caps(on: bool) -> io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphans of the job are re-parented to us, so we
+/// reap them instead of leaving zombies to a PID 1 that may not.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
+}
+
+/// `prctl(PR_SET_PDEATHSIG)`.
+pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// `setsid(2)`.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::setsid() }).map(drop)
+}
+
+/// `umask(2)`.
+pub fn set_umask(mask: u32) {
+    // SAFETY: plain syscall; cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) };
+}
+
+/// `unshare(CLONE_NEWNS)`: a private copy of the mount table.
+pub fn unshare_mount_namespace() -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::unshare(libc::CLONE_NEWNS) }).map(drop)
+}
+
+/// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: every descriptor from `first` up is
+/// closed at exec, so the payload inherits none of ours (the CVE-2024-21626 class).
+pub fn cloexec_from(first: RawFd) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    let r = unsafe {
+        libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC)
+    };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `setrlimit(2)`.
+pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: lim is a valid rlimit.
+    cvt(unsafe { libc::setrlimit(resource as _, &lim) }).map(drop)
+}
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid two-element array.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 returned two fresh descriptors that we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `pidfd_open(2)`: a handle that names exactly this process, even after its pid is reused.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pidfd_open returned a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// The calling process's pid.
+pub fn getpid() -> libc::pid_t {
+    // SAFETY: cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// Real uid and gid of the calling process.
+pub fn ids() -> (u32, u32) {
+    // SAFETY: cannot fail.
+    unsafe { (libc::getuid(), libc::getgid()) }
+}
+
+/// Supplementary groups of the calling process.
+pub fn groups() -> io::Result<Vec<u32>> {
+    // SAFETY: a zero-size query returns the count.
+    let n = cvt(unsafe { libc::getgroups(0, std::ptr::null_mut()) })?;
+    let mut v = vec![0u32; n as usize];
+    // SAFETY: v has room for n entries.
+    let n = cvt(unsafe { libc::getgroups(n, v.as_mut_ptr()) })?;
+    v.truncate(n as usize);
+    Ok(v)
+}
+
+/// Number of clock ticks per second (for /proc times).
+pub fn clock_ticks() -> u64 {
+    // SAFETY: cannot fail for this name.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as u64 }
+}
+
+/// Signal number for a name such as `TERM`, `SIGTERM` or `15`.
+pub fn signal_from_str(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=libc::SIGRTMAX()).contains(&n).then_some(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => libc::SIGHUP, "INT" => libc::SIGINT, "QUIT" => libc::SIGQUIT, "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP, "ABRT" | "IOT" => libc::SIGABRT, "BUS" => libc::SIGBUS, "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL, "USR1" => libc::SIGUSR1, "SEGV" => libc::SIGSEGV, "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE, "ALRM" => libc::SIGALRM, "TERM" => libc::SIGTERM, "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" => libc::SIGCHLD, "CONT" => libc::SIGCONT, "STOP" => libc::SIGSTOP, "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN, "TTOU" => libc::SIGTTOU, "URG" => libc::SIGURG, "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ, "VTALRM" => libc::SIGVTALRM, "PROF" => libc::SIGPROF, "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO, "PWR" => libc::SIGPWR, "SYS" => libc::SIGSYS,
+        _ => {
+            if let Some(rest) = name.strip_prefix("RTMIN") {
+                let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('+')?.parse().ok()? };
+                let n = libc::SIGRTMIN() + off;
+                return (n <= libc::SIGRTMAX()).then_some(n);
+            }
+            if let Some(rest) = name.strip_prefix("RTMAX") {
+                let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('-')?.parse().ok()? };
+                let n = libc::SIGRTMAX() - off;
+                return (n >= libc::SIGRTMIN()).then_some(n);
+            }
+            return None;
+        }
+    };
+    Some(n)
+}
+
+pub use libc::pid_t;
+pub use libc::{SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM};
