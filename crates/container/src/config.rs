@@ -55,11 +55,18 @@ fn host_cpus() -> u64 {
 
 impl Config {
     /// Loads `<bundle>/config.json` and resolves it for container `id`.
-    pub fn load(bundle: &Path, id: &str) -> Result<Config, ContainerError> {
+    /// `systemd_cgroup`: the cgroupsPath is in systemd's `slice:prefix:name` form
+    /// (`--systemd-cgroup`), turned into the cgroupfs path systemd would use.
+    pub fn load(bundle: &Path, id: &str, systemd_cgroup: bool) -> Result<Config, ContainerError> {
         crate::validate_id(id)?;
         let bundle = std::path::absolute(bundle).map_err(crate::error::io_err("resolve the bundle path", bundle))?;
         let spec = crate::load_spec(&bundle)?;
-        Config::from_spec(&spec, &bundle, id)
+        let mut cfg = Config::from_spec(&spec, &bundle, id)?;
+        if systemd_cgroup {
+            let p = cfg.cgroups_path.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| format!("system.slice:hostproc:{id}"));
+            cfg.cgroups_path = Some(hostproc_job::systemd_to_cgroupfs(&p)?);
+        }
+        Ok(cfg)
     }
 
     pub fn from_spec(spec: &Spec, bundle: &Path, id: &str) -> Result<Config, ContainerError> {

@@ -5,14 +5,40 @@
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use hostproc_storage::Mode;
 use hostproc_sys::Fork;
 
-use crate::config::{CapSets, Config};
+use crate::config::{CapSets, ProcessConfig};
 use crate::ContainerError;
+use hostproc_identity::Identity;
+use hostproc_storage::Plan;
+
+/// How the process reaches the container's files.
+pub enum MountNs<'a> {
+    /// Host mode: the host's own mount namespace.
+    Host,
+    /// Bind mode, init: a new namespace with the plan's mounts.
+    Enter(&'a Plan),
+    /// Bind mode, exec: the namespace of this process (the container's init).
+    Join(OwnedFd),
+}
+
+/// Everything a process of the container needs to start.
+pub struct Launch<'a> {
+    pub process: &'a ProcessConfig,
+    pub identity: &'a Identity,
+    pub mounts: MountNs<'a>,
+    pub sandbox: &'a Path,
+    /// The terminal's slave side, to become 0, 1, 2 and the controlling terminal.
+    pub tty: Option<OwnedFd>,
+    /// Descriptors 3 .. 3+N stay open for the payload (`--preserve-fds`).
+    pub preserve_fds: u32,
+    /// Descriptors the child closes at once: copies of locks the parent holds (a lock
+    /// lives as long as any copy of its descriptor does).
+    pub close_in_child: Vec<i32>,
+}
 
 /// A forked init, waiting for `release`.
 pub struct Init {
@@ -28,7 +54,7 @@ struct Prepared {
     search: Vec<String>,
 }
 
-fn prepare(cfg: &Config) -> Result<Prepared, ContainerError> {
+fn prepare(cfg: &Launch) -> Result<Prepared, ContainerError> {
     let c = |s: &str, field: &str| CString::new(s).map_err(|_| ContainerError::invalid(field, "contains a NUL byte"));
     let argv = cfg.process.args.iter().map(|a| c(a, "process.args")).collect::<Result<_, _>>()?;
     let envp = cfg.process.env.iter().map(|e| c(e, "process.env")).collect::<Result<_, _>>()?;
@@ -37,32 +63,46 @@ fn prepare(cfg: &Config) -> Result<Prepared, ContainerError> {
     Ok(Prepared { argv, envp, search })
 }
 
+/// How init is held before exec.
+pub enum Hold {
+    /// `run`: the parent releases it at once and reads the outcome from a pipe.
+    Pipe,
+    /// `create`/`start`: after set-up init reports ready, then waits on `start.fifo`
+    /// until `start` writes to it, and reports an exec failure on `exec.fifo`. Both are
+    /// opened read-write by init while still root, so no open ever blocks and a failure
+    /// written before `start` reads is kept until it does.
+    Fifo { start: std::path::PathBuf, exec: std::path::PathBuf },
+}
+
 /// Forks the init process. It waits (as root, in hostproc's cgroup) until `release`.
-pub fn spawn(cfg: &Config) -> Result<Init, ContainerError> {
+pub fn spawn(cfg: &Launch, hold: &Hold) -> Result<Init, ContainerError> {
     let prepared = prepare(cfg)?;
     let (go_r, go_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
     let (err_r, err_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
     // SAFETY: hostproc is single-threaded; the child only sets up and execs or _exits.
     match unsafe { hostproc_sys::fork() }.map_err(crate::error::io_err("fork", "the init process"))? {
         Fork::Child => {
+            for fd in &cfg.close_in_child {
+                hostproc_sys::close_fd(*fd);
+            }
             drop(go_w);
             drop(err_r);
-            child(cfg, &prepared, go_r, err_w)
+            child(cfg, &prepared, hold, go_r, err_w)
         }
         Fork::Parent(pid) => Ok(Init { pid, go: Some(go_w.into()), errors: err_r.into() }),
     }
 }
 
 impl Init {
-    /// Lets the child go on to exec, and waits until it has (the error pipe closes on
-    /// exec) or has failed (it writes why, then exits).
+    /// Lets the child go on. With `Hold::Pipe` waits until it has exec'd (the pipe closes)
+    /// or failed (it writes why); with `Hold::Fifo` until it is set up and held ("R").
     pub fn release(&mut self) -> Result<(), ContainerError> {
         if let Some(mut go) = self.go.take() {
             let _ = go.write_all(b"1");
         }
         let mut msg = String::new();
         let _ = self.errors.read_to_string(&mut msg);
-        if msg.is_empty() {
+        if msg.is_empty() || msg == "R" {
             return Ok(());
         }
         let _ = hostproc_sys::wait(self.pid);
@@ -77,17 +117,61 @@ impl Init {
     }
 }
 
-fn child(cfg: &Config, p: &Prepared, go: OwnedFd, err: OwnedFd) -> ! {
+fn child(cfg: &Launch, p: &Prepared, hold: &Hold, go: OwnedFd, err: OwnedFd) -> ! {
     let mut err = std::fs::File::from(err);
     let msg = match setup(cfg, go) {
-        Ok(()) => exec(cfg, p),
+        Ok(()) => match hold_here(hold, err) {
+            Ok(e) => {
+                err = e;
+                match finish(cfg) {
+                    Ok(()) => exec(cfg, p),
+                    Err(m) => m,
+                }
+            }
+            Err((e, m)) => {
+                err = e;
+                m
+            }
+        },
         Err(m) => m,
     };
     let _ = err.write_all(msg.as_bytes());
     hostproc_sys::exit_immediately(127)
 }
 
-fn setup(cfg: &Config, go: OwnedFd) -> Result<(), String> {
+/// With `Hold::Fifo`: report ready, wait for `start`, and return the channel on which an
+/// exec failure is reported from now on.
+fn hold_here(hold: &Hold, mut err: std::fs::File) -> Result<std::fs::File, (std::fs::File, String)> {
+    let Hold::Fifo { start, exec } = hold else { return Ok(err) };
+    let open = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).open(p);
+    let mut start_f = match open(start) {
+        Ok(f) => f,
+        Err(e) => return Err((err, format!("cannot open {}: {e}", start.display()))),
+    };
+    let exec_f = match open(exec) {
+        Ok(f) => f,
+        Err(e) => return Err((err, format!("cannot open {}: {e}", exec.display()))),
+    };
+    if err.write_all(b"R").is_err() {
+        hostproc_sys::exit_immediately(1);
+    }
+    drop(err);
+    // `create` returns now; init must outlive it.
+    let _ = hostproc_sys::set_parent_death_signal(0);
+    let mut b = [0u8; 1];
+    loop {
+        match start_f.read(&mut b) {
+            Ok(1) => break,
+            Ok(_) => hostproc_sys::exit_immediately(1),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => hostproc_sys::exit_immediately(1),
+        }
+    }
+    drop(start_f);
+    Ok(exec_f)
+}
+
+fn setup(cfg: &Launch, go: OwnedFd) -> Result<(), String> {
     // Die with the parent while still ours; cleared before exec.
     let _ = hostproc_sys::set_parent_death_signal(hostproc_sys::SIGKILL);
     let mut go = std::fs::File::from(go);
@@ -99,8 +183,17 @@ fn setup(cfg: &Config, go: OwnedFd) -> Result<(), String> {
     hostproc_sys::reset_signal_dispositions();
     hostproc_sys::set_signal_mask(&hostproc_sys::SigSet::empty()).map_err(|e| format!("cannot reset the signal mask: {e}"))?;
     hostproc_sys::setsid().map_err(|e| format!("cannot start a new session: {e}"))?;
-    if cfg.storage.mode == Mode::Bind {
-        hostproc_storage::enter_bind_mode(&cfg.storage).map_err(|e| e.to_string())?;
+    if let Some(tty) = &cfg.tty {
+        let fd = tty.as_raw_fd();
+        hostproc_sys::set_controlling_terminal(fd).map_err(|e| format!("cannot take the terminal: {e}"))?;
+        for target in 0..3 {
+            hostproc_sys::dup2(fd, target).map_err(|e| format!("cannot attach the terminal: {e}"))?;
+        }
+    }
+    match &cfg.mounts {
+        MountNs::Host => {}
+        MountNs::Enter(plan) => hostproc_storage::enter_bind_mode(plan).map_err(|e| e.to_string())?,
+        MountNs::Join(ns) => hostproc_sys::setns(ns.as_raw_fd()).map_err(|e| format!("cannot join the container's mount namespace: {e}"))?,
     }
     for &(res, soft, hard) in &cfg.process.rlimits {
         hostproc_sys::set_rlimit(res, soft, hard).map_err(|e| format!("process.rlimits: cannot set resource {res} to {soft}/{hard}: {e}"))?;
@@ -110,17 +203,22 @@ fn setup(cfg: &Config, go: OwnedFd) -> Result<(), String> {
     if let Some(m) = cfg.identity.umask {
         hostproc_sys::set_umask(m);
     }
+    Ok(())
+}
+
+/// The last steps before exec: the user, no-new-privileges, descriptors.
+fn finish(cfg: &Launch) -> Result<(), String> {
     switch_user(cfg)?;
     if cfg.process.no_new_privileges {
         hostproc_sys::set_no_new_privs().map_err(|e| format!("cannot set noNewPrivileges: {e}"))?;
     }
     hostproc_sys::set_parent_death_signal(0).map_err(|e| format!("cannot clear the parent-death signal: {e}"))?;
     // Nothing of ours may reach the payload: every descriptor above 2 closes at exec.
-    hostproc_sys::cloexec_from(3).map_err(|e| format!("cannot mark descriptors close-on-exec: {e}"))?;
+    hostproc_sys::cloexec_from(3 + cfg.preserve_fds as i32).map_err(|e| format!("cannot mark descriptors close-on-exec: {e}"))?;
     Ok(())
 }
 
-fn switch_user(cfg: &Config) -> Result<(), String> {
+fn switch_user(cfg: &Launch) -> Result<(), String> {
     let id = &cfg.identity;
     let caps = cfg.process.caps.as_ref();
     if let Some(c) = caps {
@@ -147,9 +245,10 @@ fn set_caps(c: &CapSets) -> Result<(), String> {
         let s: caps::CapsHashSet = list.iter().copied().collect();
         caps::set(None, which, &s).map_err(|e| format!("process.capabilities.{name}: cannot set {list:?}: {e}"))
     };
+    // Effective first: the kernel refuses a permitted set narrower than the effective one.
+    set(caps::CapSet::Effective, &c.effective, "effective")?;
     set(caps::CapSet::Permitted, &c.permitted, "permitted")?;
     set(caps::CapSet::Inheritable, &c.inheritable, "inheritable")?;
-    set(caps::CapSet::Effective, &c.effective, "effective")?;
     caps::clear(None, caps::CapSet::Ambient).map_err(|e| format!("cannot clear ambient capabilities: {e}"))?;
     for cap in &c.ambient {
         caps::raise(None, caps::CapSet::Ambient, *cap).map_err(|e| {
@@ -160,7 +259,7 @@ fn set_caps(c: &CapSets) -> Result<(), String> {
 }
 
 /// execve, searching PATH as execvp does; returns the error message on failure.
-fn exec(cfg: &Config, p: &Prepared) -> String {
+fn exec(cfg: &Launch, p: &Prepared) -> String {
     let prog = &cfg.process.args[0];
     if prog.contains('/') {
         let e = hostproc_sys::execve(&p.argv[0], &p.argv, &p.envp);
@@ -188,10 +287,10 @@ fn exec(cfg: &Config, p: &Prepared) -> String {
     }
 }
 
-fn hint(e: &std::io::Error, _path: &Path, cfg: &Config) -> String {
+fn hint(e: &std::io::Error, _path: &Path, cfg: &Launch) -> String {
     match e.raw_os_error() {
         Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() => {
-            format!(": no such file (the sandbox is at {})", cfg.storage.sandbox().display())
+            format!(": no such file (the sandbox is at {})", cfg.sandbox.display())
         }
         Some(x) if x == rustix::io::Errno::ACCESS.raw_os_error() => format!(": not executable by uid {}", cfg.identity.uid),
         _ => String::new(),

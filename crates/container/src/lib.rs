@@ -11,6 +11,7 @@
 mod annotations;
 mod bundle;
 mod config;
+mod console;
 mod env;
 mod error;
 mod id;
@@ -23,7 +24,8 @@ pub use bundle::{load_spec, starter_spec};
 pub use config::Config;
 pub use error::ContainerError;
 pub use id::validate_id;
-pub use lifecycle::{delete, kill, run, RunOptions};
+pub use config::convert_resources;
+pub use lifecycle::{create, delete, exec, kill, pause, ps, resume, run, start, stats, update, CreateOptions, ExecOptions, RunOptions, MOUNTPOINT_LOCKS};
 pub use state::{list, load_state, now_rfc3339, State, Status};
 
 /// The OCI runtime-spec version hostproc implements (the newest it accepts).

@@ -49,6 +49,18 @@ pub struct Internal {
     pub init_start: u64,
     #[serde(default)]
     pub exit_status: Option<i32>,
+    /// Who the container's processes run as (execs that name no user too).
+    pub identity: hostproc_identity::Identity,
+    /// `CONTAINER_SANDBOX_MOUNT_POINT`.
+    pub sandbox: PathBuf,
+    /// Bind mode: execs join init's mount namespace.
+    #[serde(default)]
+    pub bind_mode: bool,
+    #[serde(default)]
+    pub grace_ms: u64,
+    /// The process that stops the job when init exits (create/start), as (pid, start time).
+    #[serde(default)]
+    pub supervisor: Option<(i32, u64)>,
 }
 
 /// runc's state JSON, plus hostproc's own part under `hostproc`.

@@ -1,5 +1,5 @@
-//! `hostproc`: the command line. Thin: each command parses its flags and calls the
-//! container crate.
+//! `hostproc`: the command line, runc's. Thin: each command (one file each under
+//! `commands/`) parses its flags and calls the container crate.
 
 mod commands;
 mod logging;
@@ -10,7 +10,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "hostproc", version = version(), about = "HostProcess containers on Linux: an OCI runtime with runc's command line")]
+#[command(
+    name = "hostproc",
+    version = VERSION,
+    about = "HostProcess containers on Linux: an OCI runtime with runc's command line",
+    disable_version_flag = true
+)]
 pub struct Cli {
     /// Directory for the containers' state
     #[arg(long, global = true, default_value = "/run/hostproc")]
@@ -24,28 +29,56 @@ pub struct Cli {
     /// Log debug messages
     #[arg(long, global = true)]
     debug: bool,
+    /// cgroupsPath is systemd's slice:prefix:name; placed at the cgroupfs path systemd would use
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Accepted for runc compatibility (checkpointing is not supported)
+    #[arg(long, global = true, hide = true)]
+    criu: Option<String>,
+    /// Accepted for runc compatibility: "false" or "auto"; "true" is refused
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    rootless: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
     #[command(subcommand)]
     command: Command,
 }
 
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\ncommit: ", env!("HOSTPROC_COMMIT"), "\nspec: 1.3.0");
+
 #[derive(Subcommand)]
 enum Command {
-    /// Create and run a container in the foreground; exits with the payload's status
+    /// Create a container: its job, storage and an init held before exec
+    Create(commands::create::Args),
+    /// Let a created container's init exec its payload
+    Start(commands::start::Args),
+    /// Create and start a container; in the foreground unless --detach
     Run(commands::run::Args),
-    /// Write a starter config.json for a HostProcess bundle
-    Spec(commands::spec::Args),
     /// Print a container's state as JSON
     State(commands::state::Args),
-    /// List containers
-    List(commands::list::Args),
     /// Send a signal to a container's init (or, with --all, every process of its job)
     Kill(commands::kill::Args),
     /// Remove a container's job, storage and state
     Delete(commands::delete::Args),
-}
-
-fn version() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.3.0")
+    /// Run another process in a container's job
+    Exec(commands::exec::Args),
+    /// List the processes of a container's job
+    Ps(commands::ps::Args),
+    /// Print a container's usage (--stats) or stream it with OOM events
+    Events(commands::events::Args),
+    /// Freeze every process of a container
+    Pause(commands::pause::Args),
+    /// Thaw a paused container
+    Resume(commands::pause::ResumeArgs),
+    /// Change a container's limits
+    Update(commands::update::Args),
+    /// List containers
+    List(commands::list::Args),
+    /// Print the runtime-spec features hostproc supports
+    Features,
+    /// Write a starter config.json for a HostProcess bundle
+    Spec(commands::spec::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,13 +87,13 @@ fn main() -> ExitCode {
         eprintln!("hostproc: {e}");
         return ExitCode::from(1);
     }
-    let res = match &cli.command {
-        Command::Run(a) => commands::run::exec(&cli, a),
-        Command::Spec(a) => commands::spec::exec(a),
-        Command::State(a) => commands::state::exec(&cli, a),
-        Command::List(a) => commands::list::exec(&cli, a),
-        Command::Kill(a) => commands::kill::exec(&cli, a),
-        Command::Delete(a) => commands::delete::exec(&cli, a),
+    let res = if cli.rootless.as_deref() == Some("true") {
+        Err(hostproc_container::ContainerError::Invalid {
+            field: "--rootless".into(),
+            detail: "rootless mode is not supported: HostProcess containers run host processes and need root".into(),
+        })
+    } else {
+        dispatch(&cli)
     };
     match res {
         Ok(code) => ExitCode::from(code),
@@ -69,5 +102,25 @@ fn main() -> ExitCode {
             logging::report(&cli.log, &e.to_string());
             ExitCode::from(1)
         }
+    }
+}
+
+fn dispatch(cli: &Cli) -> commands::Result {
+    match &cli.command {
+        Command::Create(a) => commands::create::exec(cli, a),
+        Command::Start(a) => commands::start::exec(cli, a),
+        Command::Run(a) => commands::run::exec(cli, a),
+        Command::State(a) => commands::state::exec(cli, a),
+        Command::Kill(a) => commands::kill::exec(cli, a),
+        Command::Delete(a) => commands::delete::exec(cli, a),
+        Command::Exec(a) => commands::exec::exec(cli, a),
+        Command::Ps(a) => commands::ps::exec(cli, a),
+        Command::Events(a) => commands::events::exec(cli, a),
+        Command::Pause(a) => commands::pause::exec(cli, a),
+        Command::Resume(a) => commands::pause::exec_resume(cli, a),
+        Command::Update(a) => commands::update::exec(cli, a),
+        Command::List(a) => commands::list::exec(cli, a),
+        Command::Features => commands::features::exec(),
+        Command::Spec(a) => commands::spec::exec(a),
     }
 }

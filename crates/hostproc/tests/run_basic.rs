@@ -28,7 +28,11 @@ fn exit_code_is_the_payloads() {
     let id = unique_id("exit3");
     let out = run(&root, &b, &id);
     out.assert_code(3);
-    assert!(out.stdout.contains("before-exit"), "payload's stdout not passed through:\n{}", out.dump());
+    assert!(
+        out.stdout.contains("before-exit"),
+        "payload's stdout not passed through:\n{}",
+        out.dump()
+    );
     cleanup_check(&root, &b, &id, &[]);
 }
 
@@ -55,12 +59,11 @@ fn exit_code_128_plus_signal_when_payload_is_killed() {
 fn background_processes_are_stopped_when_init_exits() {
     let root = Root::new();
     let mut b = Bundle::new();
-    b.grace("1s").sh(
-        "sleep 1000 >/dev/null 2>&1 & echo plain=$!; \
+    b.grace("1s")
+        .sh("sleep 1000 >/dev/null 2>&1 & echo plain=$!; \
          (trap '' TERM; exec sleep 1001) >/dev/null 2>&1 & echo ignoring=$!; \
          /bin/sh -c 'setsid sleep 1002 >/dev/null 2>&1 & echo orphan=$!'; \
-         sleep 0.3; exit 0",
-    );
+         sleep 0.3; exit 0");
     let id = unique_id("bg");
     let out = run(&root, &b, &id);
     out.assert_code(0);
@@ -84,23 +87,54 @@ fn background_processes_are_stopped_when_init_exits() {
 fn environment_is_not_inherited_and_sandbox_is_added() {
     let root = Root::new();
     let mut b = Bundle::new();
-    b.env(&["PATH=/usr/bin:/bin", "GREETING=hi there"]).args(&["/usr/bin/env"]);
+    b.env(&["PATH=/usr/bin:/bin", "GREETING=hi there"])
+        .args(&["/usr/bin/env"]);
     let id = unique_id("env");
     let mut cmd = run_command(&root, &b, &id);
     cmd.env("HOSTPROC_TEST_LEAK", "leaked-value");
+    cmd.env("HOME", "/hostproc-test-leaky-home");
     let out = execute(cmd);
     out.assert_code(0);
-    assert!(!out.stdout.contains("HOSTPROC_TEST_LEAK"), "host variable leaked into the payload:\n{}", out.dump());
-    assert!(!out.stdout.contains("leaked-value"), "host variable leaked into the payload:\n{}", out.dump());
+    assert!(
+        !out.stdout.contains("HOSTPROC_TEST_LEAK"),
+        "host variable leaked into the payload:\n{}",
+        out.dump()
+    );
+    assert!(
+        !out.stdout.contains("leaked-value"),
+        "host variable leaked into the payload:\n{}",
+        out.dump()
+    );
+    assert!(
+        !out.stdout.contains("leaky-home"),
+        "hostproc's HOME leaked into the payload:\n{}",
+        out.dump()
+    );
     assert_eq!(out.must_value("GREETING"), "hi there");
     assert_eq!(out.must_value("CONTAINER_SANDBOX_MOUNT_POINT"), "/hpc");
-    assert_eq!(out.must_value("PATH"), "/usr/bin:/bin:/hpc/bin:/hpc/usr/bin:/hpc/sbin:/hpc/usr/sbin");
-    // Nothing but what the spec gives and what hostproc adds.
-    let names: BTreeSet<String> =
-        out.stdout.lines().filter_map(|l| l.split_once('=').map(|x| x.0.to_owned())).collect();
-    let expected: BTreeSet<String> =
-        ["PATH", "GREETING", "CONTAINER_SANDBOX_MOUNT_POINT"].iter().map(|s| s.to_string()).collect();
-    assert_eq!(names, expected, "unexpected variables in the payload's environment:\n{}", out.dump());
+    assert_eq!(
+        out.must_value("PATH"),
+        "/usr/bin:/bin:/hpc/bin:/hpc/usr/bin:/hpc/sbin:/hpc/usr/sbin"
+    );
+    // Nothing but what the spec gives and what hostproc adds. HOME is tolerated when it is
+    // the payload user's own home (runc sets it from the user database when the spec has
+    // none), never hostproc's (checked above).
+    let names: BTreeSet<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|x| x.0.to_owned()))
+        .filter(|n| n != "HOME")
+        .collect();
+    let expected: BTreeSet<String> = ["PATH", "GREETING", "CONTAINER_SANDBOX_MOUNT_POINT"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        expected,
+        "unexpected variables in the payload's environment:\n{}",
+        out.dump()
+    );
     cleanup_check(&root, &b, &id, &[]);
 }
 
@@ -112,7 +146,10 @@ fn default_path_when_spec_has_none() {
     let id = unique_id("defpath");
     let out = run(&root, &b, &id);
     out.assert_code(0);
-    assert_eq!(out.must_value("PATH"), format!("{DEFAULT_PATH}:/hpc/bin:/hpc/usr/bin:/hpc/sbin:/hpc/usr/sbin"));
+    assert_eq!(
+        out.must_value("PATH"),
+        format!("{DEFAULT_PATH}:/hpc/bin:/hpc/usr/bin:/hpc/sbin:/hpc/usr/sbin")
+    );
 
     // And a program found only in the sandbox's bin directory runs by its bare name.
     let mut b = Bundle::new();
@@ -154,9 +191,16 @@ fn sandbox_variable_is_expanded_in_args_env_and_cwd() {
     assert_eq!(out.must_value("arg2"), "x/hpc/b");
     assert_eq!(out.must_value("DIR1"), "/hpc/etc");
     assert_eq!(out.must_value("DIR2"), "/hpc/data:/hpc");
-    assert_eq!(out.must_value("OTHER"), "$HOME", "only the sandbox variable is expanded");
+    assert_eq!(
+        out.must_value("OTHER"),
+        "$HOME",
+        "only the sandbox variable is expanded"
+    );
     assert_eq!(out.must_value("pwd"), "/hpc/work/sub");
-    assert!(b.rootfs().join("work/sub").is_dir(), "the missing cwd was not created in the rootfs");
+    assert!(
+        b.rootfs().join("work/sub").is_dir(),
+        "the missing cwd was not created in the rootfs"
+    );
     cleanup_check(&root, &b, &id, &[]);
 }
 
@@ -170,7 +214,11 @@ fn default_cwd_is_the_sandbox() {
         let out = run(&root, &b, &id);
         out.assert_code(0);
         assert_eq!(out.must_value("pwd"), "/hpc", "cwd {cwd:?}");
-        assert!(out.stdout.contains(b.marker()), "cwd {cwd:?}: rootfs files not in the working directory:\n{}", out.dump());
+        assert!(
+            out.stdout.contains(b.marker()),
+            "cwd {cwd:?}: rootfs files not in the working directory:\n{}",
+            out.dump()
+        );
         cleanup_check(&root, &b, &id, &[]);
     }
 }
@@ -216,7 +264,12 @@ fn host_namespaces_are_shared_and_requests_ignored() {
     let out = run(&root, &b, &id);
     out.assert_code(0);
     for n in ["net", "pid", "ipc", "uts", "cgroup", "user"] {
-        assert_eq!(out.must_value(n), own_ns(n), "namespace {n} differs from the host's:\n{}", out.dump());
+        assert_eq!(
+            out.must_value(n),
+            own_ns(n),
+            "namespace {n} differs from the host's:\n{}",
+            out.dump()
+        );
     }
     cleanup_check(&root, &b, &id, &[]);
 }
@@ -233,11 +286,18 @@ fn payload_runs_in_its_job_cgroup() {
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     for line in own.lines() {
         let (num_ctrls, path) = line.rsplit_once(':').unwrap();
-        if !["memory", "pids", "cpu", "cpuset"].iter().any(|c| num_ctrls.split([',', ':']).any(|x| x == *c)) {
+        if !["memory", "pids", "cpu", "cpuset"]
+            .iter()
+            .any(|c| num_ctrls.split([',', ':']).any(|x| x == *c))
+        {
             continue;
         }
         let want = format!("{num_ctrls}:{}/hostproc/{id}", path.trim_end_matches('/'));
-        assert!(out.stdout.lines().any(|l| l == want), "expected the line {want:?} in:\n{}", out.dump());
+        assert!(
+            out.stdout.lines().any(|l| l == want),
+            "expected the line {want:?} in:\n{}",
+            out.dump()
+        );
     }
     cleanup_check(&root, &b, &id, &[]);
 }
@@ -253,10 +313,19 @@ fn relative_cgroups_path_is_under_callers_cgroup() {
     let out = run(&root, &b, &id);
     out.assert_code(0);
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let mem = own.lines().find(|l| l.split(':').nth(1).map(|c| c.split(',').any(|x| x == "memory")).unwrap_or(false));
+    let mem = own.lines().find(|l| {
+        l.split(':')
+            .nth(1)
+            .map(|c| c.split(',').any(|x| x == "memory"))
+            .unwrap_or(false)
+    });
     if let Some(mem) = mem {
         let want = format!("{}/{rel}", mem.trim_end_matches('/'));
-        assert!(out.stdout.lines().any(|l| l == want), "expected {want:?} in:\n{}", out.dump());
+        assert!(
+            out.stdout.lines().any(|l| l == want),
+            "expected {want:?} in:\n{}",
+            out.dump()
+        );
     }
     cleanup_check(&root, &b, &id, &[]);
 }
@@ -280,7 +349,8 @@ fn state_and_list_while_running() {
     let out = r.finish(TIMEOUT);
 
     st.assert_code(0);
-    let v: Value = serde_json::from_str(&st.stdout).unwrap_or_else(|e| panic!("state is not JSON ({e}):\n{}", st.dump()));
+    let v: Value = serde_json::from_str(&st.stdout)
+        .unwrap_or_else(|e| panic!("state is not JSON ({e}):\n{}", st.dump()));
     assert_eq!(v["id"], json!(id), "{}", st.dump());
     assert_eq!(v["status"], json!("running"), "{}", st.dump());
     assert!(v["pid"].as_i64().unwrap_or(0) > 0, "{}", st.dump());
@@ -292,11 +362,20 @@ fn state_and_list_while_running() {
         st.dump()
     );
     list.assert_code(0);
-    assert!(list.stdout.contains(&id), "list does not show the running container:\n{}", list.dump());
+    assert!(
+        list.stdout.contains(&id),
+        "list does not show the running container:\n{}",
+        list.dump()
+    );
 
     out.assert_code(0);
     let after = hostproc(&root, &["state", &id]);
-    assert_eq!(after.code, Some(1), "state of a finished run should fail:\n{}", after.dump());
+    assert_eq!(
+        after.code,
+        Some(1),
+        "state of a finished run should fail:\n{}",
+        after.dump()
+    );
     cleanup_check(&root, &b, &id, &[]);
 }
 
@@ -317,7 +396,8 @@ fn spec_writes_a_runnable_starter_config() {
     let dir = tempdir();
     let out = hostproc(&root, &["spec", "--bundle", dir.path().to_str().unwrap()]);
     out.assert_code(0);
-    let text = std::fs::read_to_string(dir.path().join("config.json")).expect("spec wrote no config.json");
+    let text =
+        std::fs::read_to_string(dir.path().join("config.json")).expect("spec wrote no config.json");
     let mut v: Value = serde_json::from_str(&text).expect("config.json is not JSON");
     assert_eq!(v["root"]["path"], json!("rootfs"));
     assert!(v["ociVersion"].is_string());
@@ -327,9 +407,13 @@ fn spec_writes_a_runnable_starter_config() {
         json!("false"),
         "the starter config must be a HostProcess one"
     );
-    let ns = v["linux"]["namespaces"].as_array().cloned().unwrap_or_default();
+    let ns = v["linux"]["namespaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
-        !ns.iter().any(|n| n["type"] == json!("network") || n["type"] == json!("user")),
+        !ns.iter()
+            .any(|n| n["type"] == json!("network") || n["type"] == json!("user")),
         "the starter config must not ask for namespaces hostproc refuses: {ns:?}"
     );
 
@@ -337,7 +421,11 @@ fn spec_writes_a_runnable_starter_config() {
     std::fs::create_dir(dir.path().join("rootfs")).unwrap();
     v["process"]["args"] = json!(["/bin/sh", "-c", "echo started-from-spec"]);
     v["process"]["terminal"] = json!(false);
-    std::fs::write(dir.path().join("config.json"), serde_json::to_vec(&v).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::to_vec(&v).unwrap(),
+    )
+    .unwrap();
     let id = unique_id("spec");
     let mut cmd = common::command(&root);
     cmd.arg("run").arg("-b").arg(dir.path()).arg(&id);

@@ -15,19 +15,30 @@ fn memory_limit_kills_an_allocation_past_it() {
     let root = Root::new();
     let mut b = Bundle::new();
     let limit = 64 * MIB;
-    b.resources(json!({ "memory": { "limit": limit, "swap": limit } })).sh(&format!(
-        "{}echo limit=$(cat $CG/memory.limit_in_bytes 2>/dev/null || cat $CG/memory.max); \
+    b.resources(json!({ "memory": { "limit": limit, "swap": limit } }))
+        .sh(&format!(
+            "{}echo limit=$(cat $CG/memory.limit_in_bytes 2>/dev/null || cat $CG/memory.max); \
          head -c 300M /dev/zero | tail > /dev/null; echo tail=$?",
-        sh_own_cgroup("memory")
-    ));
+            sh_own_cgroup("memory")
+        ));
     let id = unique_id("mem");
     let out = run(&root, &b, &id);
-    assert_eq!(out.must_value("limit"), limit.to_string(), "memory limit not set on the job:\n{}", out.dump());
+    assert_eq!(
+        out.must_value("limit"),
+        limit.to_string(),
+        "memory limit not set on the job:\n{}",
+        out.dump()
+    );
     // tail buffers its whole (newline-free) input: 300 MiB, far past 64 MiB. The OOM
     // killer ends it (SIGKILL: status 137); if it ended the shell instead, run's own exit
     // code is non-zero.
     match out.value("tail") {
-        Some(st) => assert_eq!(st, "137", "the allocation past the limit was not killed:\n{}", out.dump()),
+        Some(st) => assert_eq!(
+            st,
+            "137",
+            "the allocation past the limit was not killed:\n{}",
+            out.dump()
+        ),
         None => assert_ne!(out.code(), 0, "{}", out.dump()),
     }
     cleanup_check(&root, &b, &id, &[]);
@@ -46,10 +57,27 @@ fn pids_limit_contains_a_fork_loop() {
     ));
     let id = unique_id("pids");
     let out = run(&root, &b, &id);
-    assert_eq!(out.must_value("max"), "20", "pids limit not set on the job:\n{}", out.dump());
-    assert!(out.value("loop").is_none(), "the fork loop was not contained:\n{}", out.dump());
-    let started = out.stdout.lines().filter(|l| l.starts_with("started=")).count();
-    assert!(started < 20, "{started} processes started under a pids limit of 20:\n{}", out.dump());
+    assert_eq!(
+        out.must_value("max"),
+        "20",
+        "pids limit not set on the job:\n{}",
+        out.dump()
+    );
+    assert!(
+        out.value("loop").is_none(),
+        "the fork loop was not contained:\n{}",
+        out.dump()
+    );
+    let started = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("started="))
+        .count();
+    assert!(
+        started < 20,
+        "{started} processes started under a pids limit of 20:\n{}",
+        out.dump()
+    );
     assert!(
         out.stderr.to_lowercase().contains("fork"),
         "expected the shell's fork failure on stderr:\n{}",
@@ -64,13 +92,14 @@ fn pids_limit_contains_a_fork_loop() {
 fn cpu_quota_throttles_a_busy_loop() {
     let root = Root::new();
     let mut b = Bundle::new();
-    b.resources(json!({ "cpu": { "quota": 20000, "period": 100000 } })).sh(&format!(
-        "{}echo quota=$(cat $CG/cpu.cfs_quota_us); echo period=$(cat $CG/cpu.cfs_period_us); \
+    b.resources(json!({ "cpu": { "quota": 20000, "period": 100000 } }))
+        .sh(&format!(
+            "{}echo quota=$(cat $CG/cpu.cfs_quota_us); echo period=$(cat $CG/cpu.cfs_period_us); \
          read s _ < /proc/uptime; e=$(( ${{s%.*}} + 2 )); \
          while :; do read u _ < /proc/uptime; [ ${{u%.*}} -ge $e ] && break; done; \
          cat $CG/cpu.stat",
-        sh_own_cgroup("cpu")
-    ));
+            sh_own_cgroup("cpu")
+        ));
     let id = unique_id("cpu");
     let out = run(&root, &b, &id);
     out.assert_code(0);
@@ -84,7 +113,11 @@ fn cpu_quota_throttles_a_busy_loop() {
         .trim()
         .parse()
         .unwrap();
-    assert!(throttled > 0, "the busy loop was never throttled:\n{}", out.dump());
+    assert!(
+        throttled > 0,
+        "the busy loop was never throttled:\n{}",
+        out.dump()
+    );
     cleanup_check(&root, &b, &id, &[]);
 }
 
@@ -110,7 +143,12 @@ fn cpu_shares_cpuset_and_reservation_are_written() {
     assert_eq!(out.must_value("shares"), "512", "{}", out.dump());
     assert_eq!(out.must_value("cpus"), "0", "{}", out.dump());
     assert_eq!(out.must_value("allowed"), "0", "{}", out.dump());
-    assert_eq!(out.must_value("soft"), (128 * MIB).to_string(), "{}", out.dump());
+    assert_eq!(
+        out.must_value("soft"),
+        (128 * MIB).to_string(),
+        "{}",
+        out.dump()
+    );
     cleanup_check(&root, &b, &id, &[]);
 }
 
@@ -133,16 +171,29 @@ fn windows_annotations_map_onto_cpu_and_memory() {
     let id = unique_id("wincount");
     let out = run(&root, &b, &id);
     out.assert_code(0);
-    assert_eq!(out.must_value("limit"), (100 * MIB).to_string(), "{}", out.dump());
+    assert_eq!(
+        out.must_value("limit"),
+        (100 * MIB).to_string(),
+        "{}",
+        out.dump()
+    );
     let quota: i64 = out.must_value("quota").parse().unwrap();
     let period: i64 = out.must_value("period").parse().unwrap();
-    assert_eq!(quota, period, "processor.count=1 should allow one CPU:\n{}", out.dump());
+    assert_eq!(
+        quota,
+        period,
+        "processor.count=1 should allow one CPU:\n{}",
+        out.dump()
+    );
     cleanup_check(&root, &b, &id, &[]);
 
     // processor.limit: a fraction (of 10000) of all the host's CPUs.
-    let ncpu = std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get() as i64)
+        .unwrap_or(1);
     let mut b = Bundle::new();
-    b.annotation("io.microsoft.container.processor.limit", "5000").sh(&script);
+    b.annotation("io.microsoft.container.processor.limit", "5000")
+        .sh(&script);
     let id = unique_id("winlimit");
     let out = run(&root, &b, &id);
     out.assert_code(0);
@@ -150,15 +201,67 @@ fn windows_annotations_map_onto_cpu_and_memory() {
     let period: i64 = out.must_value("period").parse().unwrap();
     assert!(quota > 0, "processor.limit set no quota:\n{}", out.dump());
     let want = period * ncpu / 2;
-    assert!((quota - want).abs() <= want / 10 + 1, "quota {quota}, expected about {want}:\n{}", out.dump());
+    assert!(
+        (quota - want).abs() <= want / 10 + 1,
+        "quota {quota}, expected about {want}:\n{}",
+        out.dump()
+    );
     cleanup_check(&root, &b, &id, &[]);
 
     // processor.weight: a relative weight, not the default shares.
     let mut b = Bundle::new();
-    b.annotation("io.microsoft.container.processor.weight", "5000").sh(&script);
+    b.annotation("io.microsoft.container.processor.weight", "5000")
+        .sh(&script);
     let id = unique_id("winweight");
     let out = run(&root, &b, &id);
     out.assert_code(0);
-    assert_ne!(out.must_value("shares"), "1024", "processor.weight left the default shares:\n{}", out.dump());
+    assert_ne!(
+        out.must_value("shares"),
+        "1024",
+        "processor.weight left the default shares:\n{}",
+        out.dump()
+    );
+    cleanup_check(&root, &b, &id, &[]);
+}
+
+/// A real block device of this host (major, minor), if any: not loop, ram or zram.
+fn a_block_device() -> Option<(u64, u64)> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .filter(|n| !n.starts_with("loop") && !n.starts_with("ram") && !n.starts_with("zram"))
+        .find_map(|n| {
+            let dev = std::fs::read_to_string(format!("/sys/block/{n}/dev")).ok()?;
+            let (ma, mi) = dev.trim().split_once(':')?;
+            Some((ma.parse().ok()?, mi.parse().ok()?))
+        })
+}
+
+/// blockIO throttles land in the job's blkio files.
+#[test]
+fn blkio_throttle_is_written() {
+    let Some((major, minor)) = a_block_device() else {
+        eprintln!("no block device on this host: nothing to throttle");
+        return;
+    };
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.resources(json!({ "blockIO": { "throttleReadBpsDevice": [{ "major": major, "minor": minor, "rate": 1048576 }] } }))
+        .sh(&format!("{}cat $CG/blkio.throttle.read_bps_device", sh_own_cgroup("blkio")));
+    let id = unique_id("blkio");
+    let out = run(&root, &b, &id);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.trim() == format!("{major}:{minor} 1048576")),
+        "throttle not set on the job:\n{}",
+        out.dump()
+    );
     cleanup_check(&root, &b, &id, &[]);
 }

@@ -343,9 +343,6 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
             cur.push(c);
             match fs::create_dir(&cur) {
                 Ok(()) => {
-                    if !d.unified && d.controllers.iter().any(|c| c == "cpuset") {
-                        inherit_cpuset(&cur);
-                    }
                     if d.unified {
                         enable_controllers(&cur, &d.controllers, i + 1 < comps.len());
                     }
@@ -365,7 +362,18 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
             }
         }
         match res {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                if !d.unified && d.controllers.iter().any(|c| c == "cpuset") {
+                    // Every level, not only the ones we made: a concurrent container may
+                    // have made a shared parent and not yet filled it in.
+                    let mut cur = d.stop.clone();
+                    for c in &comps {
+                        cur.push(c);
+                        inherit_cpuset(&cur);
+                    }
+                }
+                return Ok(());
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 4 => continue,
             Err(e) => return Err(create_err(e)),
         }
@@ -373,12 +381,15 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
     unreachable!()
 }
 
-/// A new v1 cpuset cgroup starts with no CPUs and no memory nodes; copy the parent's.
+/// A new v1 cpuset cgroup starts with no CPUs and no memory nodes; give an empty one
+/// its parent's.
 fn inherit_cpuset(dir: &Path) {
     let Some(parent) = dir.parent() else { return };
     for f in ["cpuset.cpus", "cpuset.mems"] {
-        if let Ok(v) = read(&parent.join(f)) {
-            let _ = write_file(&dir.join(f), v.trim());
+        if read(&dir.join(f)).is_ok_and(|v| v.trim().is_empty()) {
+            if let Ok(v) = read(&parent.join(f)) {
+                let _ = write_file(&dir.join(f), v.trim());
+            }
         }
     }
 }

@@ -142,3 +142,58 @@ impl Layout {
             .collect())
     }
 }
+
+/// A systemd-style cgroupsPath (`slice:prefix:name`, as `--systemd-cgroup` callers pass
+/// it) as the cgroupfs path systemd would give it: `/a.slice/a-b.slice/prefix-name.scope`.
+/// Used on hosts without systemd, where the caller still speaks systemd's form.
+pub fn systemd_to_cgroupfs(path: &str) -> Result<PathBuf, JobError> {
+    let parts: Vec<&str> = path.split(':').collect();
+    let [slice, prefix, name] = parts.as_slice() else {
+        return Err(JobError::BadPath(format!("{path} (expected slice:prefix:name with --systemd-cgroup)")));
+    };
+    let mut out = PathBuf::from("/");
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    if slice != "-.slice" {
+        let Some(stem) = slice.strip_suffix(".slice") else {
+            return Err(JobError::BadPath(format!("{path} (the slice must end in .slice)")));
+        };
+        if stem.contains('/') || stem.split('-').any(str::is_empty) {
+            return Err(JobError::BadPath(format!("{path} (invalid slice name)")));
+        }
+        let mut acc = String::new();
+        for piece in stem.split('-') {
+            if !acc.is_empty() {
+                acc.push('-');
+            }
+            acc.push_str(piece);
+            out.push(format!("{acc}.slice"));
+        }
+    }
+    if name.contains('/') || prefix.contains('/') || name.is_empty() {
+        return Err(JobError::BadPath(format!("{path} (invalid unit name)")));
+    }
+    let unit = if name.ends_with(".slice") {
+        name.to_string()
+    } else if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    out.push(unit);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn systemd_paths() {
+        assert_eq!(systemd_to_cgroupfs("system.slice:cri-containerd:abc").unwrap(), PathBuf::from("/system.slice/cri-containerd-abc.scope"));
+        assert_eq!(
+            systemd_to_cgroupfs("kubepods-besteffort-pod1.slice:cri-containerd:x").unwrap(),
+            PathBuf::from("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-x.scope")
+        );
+        assert!(systemd_to_cgroupfs("a/b").is_err());
+        assert!(systemd_to_cgroupfs("bad:x:y").is_err());
+    }
+}

@@ -16,5 +16,5 @@ mod job;
 
 pub use error::JobError;
 pub use job::{Job, Stats};
-pub use layout::{CgroupRoot, Hierarchy, HierarchyKind, Layout};
+pub use layout::{systemd_to_cgroupfs, CgroupRoot, Hierarchy, HierarchyKind, Layout};
 pub use resources::{blkio_weight_to_io, shares_to_weight, weight_to_shares, Resources, ThrottleDevice, WeightDevice, Write};

@@ -256,6 +256,38 @@ pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// `dup2(2)`: make `fd` also `target` (used for a terminal's 0, 1 and 2).
+pub fn dup2(fd: RawFd, target: RawFd) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    cvt(unsafe { libc::dup2(fd, target) }).map(drop)
+}
+
+/// `ioctl(TIOCSCTTY)`: make the terminal on `fd` the session's controlling terminal.
+pub fn set_controlling_terminal(fd: RawFd) -> io::Result<()> {
+    // SAFETY: plain ioctl with an integer argument.
+    cvt(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// `setns(fd, 0)`: join the namespace `fd` refers to.
+pub fn setns(fd: RawFd) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    cvt(unsafe { libc::setns(fd, 0) }).map(drop)
+}
+
+/// `mkfifo(3)` with the given mode.
+pub fn mkfifo(path: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: path is a valid C string.
+    cvt(unsafe { libc::mkfifo(path.as_ptr(), mode as libc::mode_t) }).map(drop)
+}
+
+/// `close(2)` of a raw descriptor a forked child must not keep (for example a copy of
+/// a lock's descriptor: the lock lives as long as any copy does).
+pub fn close_fd(fd: RawFd) {
+    // SAFETY: closing a descriptor number; callers pass only descriptors they own in this
+    // (forked) process and never use again.
+    unsafe { libc::close(fd) };
+}
+
 /// `setrlimit(2)`.
 pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> io::Result<()> {
     let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
@@ -346,4 +378,6 @@ pub fn signal_from_str(s: &str) -> Option<i32> {
 }
 
 pub use libc::pid_t;
-pub use libc::{SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM};
+pub use libc::{
+    SIGALRM, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGSTOP, SIGTERM, SIGURG, SIGUSR1, SIGUSR2, SIGWINCH,
+};

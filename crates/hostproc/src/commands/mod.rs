@@ -1,11 +1,19 @@
 //! One file per command.
 
+pub mod create;
 pub mod delete;
+pub mod events;
+pub mod exec;
+pub mod features;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod spec;
+pub mod start;
 pub mod state;
+pub mod update;
 
 /// A command's outcome: the exit code, or an error printed and logged by `main`.
 pub type Result = std::result::Result<u8, hostproc_container::ContainerError>;

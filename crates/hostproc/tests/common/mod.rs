@@ -14,7 +14,6 @@
 //! * a process is only ever killed by the pid this module started.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -49,15 +48,26 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// Short enough for a cgroup directory name.
 pub fn unique_id(tag: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() % 1_000_000;
-    let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        % 1_000_000;
+    let tag: String = tag
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(16)
+        .collect();
     format!("hpt-{tag}-{}-{n}-{nanos}", std::process::id())
 }
 
 /// A temporary directory made world-traversable (0755), so that payloads running as
 /// another user can reach files inside it.
 pub fn tempdir() -> TempDir {
-    let d = tempfile::Builder::new().prefix("hostproc-test-").tempdir().expect("tempdir");
+    let d = tempfile::Builder::new()
+        .prefix("hostproc-test-")
+        .tempdir()
+        .expect("tempdir");
     fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
     d
 }
@@ -77,7 +87,9 @@ impl Root {
     /// Every entry below the root, as paths relative to it.
     pub fn entries(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        walk(self.path(), 8, &mut |p| out.push(p.strip_prefix(self.path()).unwrap().to_path_buf()));
+        walk(self.path(), 8, &mut |p| {
+            out.push(p.strip_prefix(self.path()).unwrap().to_path_buf())
+        });
         out
     }
 }
@@ -144,7 +156,11 @@ impl Bundle {
         };
         b.write_file(&marker, "marker\n", 0o644);
         b.write_file("hello.txt", "hello from the rootfs\n", 0o644);
-        b.write_file("bin/hello-tool", "#!/bin/sh\necho hello-tool \"$@\"\n", 0o755);
+        b.write_file(
+            "bin/hello-tool",
+            "#!/bin/sh\necho hello-tool \"$@\"\n",
+            0o755,
+        );
         b.write_file("etc/app.conf", "key=value\n", 0o644);
         b
     }
@@ -201,7 +217,13 @@ impl Bundle {
         self.process().insert("cwd".into(), json!(cwd));
         self
     }
-    pub fn user(&mut self, uid: u32, gid: u32, additional: &[u32], umask: Option<u32>) -> &mut Self {
+    pub fn user(
+        &mut self,
+        uid: u32,
+        gid: u32,
+        additional: &[u32],
+        umask: Option<u32>,
+    ) -> &mut Self {
         let mut u = json!({ "uid": uid, "gid": gid });
         if !additional.is_empty() {
             u["additionalGids"] = json!(additional);
@@ -239,7 +261,13 @@ impl Bundle {
         self.annotation("hostproc.io/mount-mode", "host")
     }
     /// Adds a mount to the spec.
-    pub fn mount(&mut self, destination: &str, typ: &str, source: &str, options: &[&str]) -> &mut Self {
+    pub fn mount(
+        &mut self,
+        destination: &str,
+        typ: &str,
+        source: &str,
+        options: &[&str],
+    ) -> &mut Self {
         if !self.config["mounts"].is_array() {
             self.config["mounts"] = json!([]);
         }
@@ -290,7 +318,11 @@ impl Bundle {
 
     /// Writes `config.json`.
     pub fn write(&self) {
-        fs::write(self.path().join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        fs::write(
+            self.path().join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
 }
 
@@ -356,17 +388,24 @@ impl Output {
     #[track_caller]
     pub fn assert_error(&self) -> &Self {
         self.assert_code(1);
-        assert!(!self.stderr.trim().is_empty(), "expected an error message on stderr:\n{}", self.dump());
+        assert!(
+            !self.stderr.trim().is_empty(),
+            "expected an error message on stderr:\n{}",
+            self.dump()
+        );
         self
     }
     /// The value printed by the payload as `key=value` (first occurrence) on stdout.
     pub fn value(&self, key: &str) -> Option<String> {
         let prefix = format!("{key}=");
-        self.stdout.lines().find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_owned()))
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_owned()))
     }
     #[track_caller]
     pub fn must_value(&self, key: &str) -> String {
-        self.value(key).unwrap_or_else(|| panic!("payload printed no `{key}=`:\n{}", self.dump()))
+        self.value(key)
+            .unwrap_or_else(|| panic!("payload printed no `{key}=`:\n{}", self.dump()))
     }
     pub fn stdout_lines(&self) -> Vec<String> {
         self.stdout.lines().map(str::to_owned).collect()
@@ -419,14 +458,22 @@ pub struct Running {
 pub fn spawn(mut cmd: Command) -> Running {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     let stdout = Arc::new(Mutex::new(Vec::new()));
     let stderr = Arc::new(Mutex::new(Vec::new()));
     let readers = vec![
         reader(child.stdout.take().unwrap(), stdout.clone()),
         reader(child.stderr.take().unwrap(), stderr.clone()),
     ];
-    Running { child, started, stdout, stderr, readers }
+    Running {
+        child,
+        started,
+        stdout,
+        stderr,
+        readers,
+    }
 }
 
 fn reader(mut r: impl Read + Send + 'static, buf: Arc<Mutex<Vec<u8>>>) -> thread::JoinHandle<()> {
@@ -522,7 +569,10 @@ impl Running {
     }
     /// Ends hostproc at once (SIGKILL to its pid) and collects what it printed.
     pub fn kill_and_collect(&mut self) -> Output {
-        let _ = self.child.kill();
+        let still_running = matches!(self.child.try_wait(), Ok(None));
+        if still_running {
+            let _ = self.child.kill();
+        }
         let status = self.child.wait().ok();
         thread::sleep(Duration::from_millis(200));
         Output {
@@ -531,7 +581,7 @@ impl Running {
             stdout: self.stdout_now(),
             stderr: self.stderr_now(),
             elapsed: self.started.elapsed(),
-            timed_out: true,
+            timed_out: still_running,
         }
     }
 }
@@ -545,7 +595,12 @@ impl TryWaitRef for Child {
         // SAFETY: siginfo_t is plain data; waitid with WNOHANG|WNOWAIT does not reap.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let r = unsafe {
-            libc::waitid(libc::P_PID, self.id(), &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+            libc::waitid(
+                libc::P_PID,
+                self.id(),
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
         };
         if r != 0 {
             return Err(std::io::Error::last_os_error());
@@ -572,7 +627,9 @@ pub fn own_cgroup_dirs() -> Vec<PathBuf> {
     let mut out = Vec::new();
     for line in text.lines() {
         let mut it = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (it.next(), it.next(), it.next()) else { continue };
+        let (Some(_), Some(ctrls), Some(path)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
         let rel = path.trim_start_matches('/');
         let mount = if ctrls.is_empty() {
             if pure_v2 {
@@ -586,7 +643,11 @@ pub fn own_cgroup_dirs() -> Vec<PathBuf> {
             if joined.exists() {
                 joined
             } else {
-                match ctrls.split(',').map(|c| base.join(c.trim_start_matches("name="))).find(|p| p.exists()) {
+                match ctrls
+                    .split(',')
+                    .map(|c| base.join(c.trim_start_matches("name=")))
+                    .find(|p| p.exists())
+                {
                     Some(p) => p,
                     None => continue,
                 }
@@ -606,15 +667,24 @@ pub fn own_cgroup_dir(controller: &str) -> PathBuf {
     let text = fs::read_to_string("/proc/self/cgroup").unwrap();
     for line in text.lines() {
         let mut it = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (it.next(), it.next(), it.next()) else { continue };
+        let (Some(_), Some(ctrls), Some(path)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
         if ctrls.split(',').any(|c| c == controller) {
             let base = Path::new("/sys/fs/cgroup");
-            let m = if base.join(ctrls).exists() { base.join(ctrls) } else { base.join(controller) };
+            let m = if base.join(ctrls).exists() {
+                base.join(ctrls)
+            } else {
+                base.join(controller)
+            };
             return m.join(path.trim_start_matches('/'));
         }
     }
     Path::new("/sys/fs/cgroup/unified").join(
-        text.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/").trim_start_matches('/'),
+        text.lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap_or("/")
+            .trim_start_matches('/'),
     )
 }
 
@@ -623,7 +693,10 @@ pub fn cgroups_named(needle: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for dir in own_cgroup_dirs() {
         walk_dirs(&dir, 12, &mut |p| {
-            if p.file_name().map(|n| n.to_string_lossy().contains(needle)).unwrap_or(false) {
+            if p.file_name()
+                .map(|n| n.to_string_lossy().contains(needle))
+                .unwrap_or(false)
+            {
                 found.push(p.to_path_buf());
             }
         });
@@ -654,7 +727,10 @@ pub fn mounts_mentioning(needles: &[&str]) -> Vec<String> {
         .lines()
         .filter(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 4 && needles.iter().any(|n| !n.is_empty() && (f[3].contains(n) || f[4].contains(n)))
+            f.len() > 4
+                && needles
+                    .iter()
+                    .any(|n| !n.is_empty() && (f[3].contains(n) || f[4].contains(n)))
         })
         .map(str::to_owned)
         .collect()
@@ -663,11 +739,20 @@ pub fn mounts_mentioning(needles: &[&str]) -> Vec<String> {
 /// Pids of processes whose cgroup path mentions `needle` (a container's processes).
 pub fn processes_in_cgroup(needle: &str) -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else { return out };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
     for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if let Ok(cg) = fs::read_to_string(format!("/proc/{pid}/cgroup")) {
-            if cg.lines().any(|l| l.split_once(':').map(|x| x.1).unwrap_or("").contains(&format!("/{needle}"))) {
+            if cg.lines().any(|l| {
+                l.split_once(':')
+                    .map(|x| x.1)
+                    .unwrap_or("")
+                    .contains(&format!("/{needle}"))
+            }) {
                 out.push(pid);
             }
         }
@@ -679,7 +764,10 @@ pub fn processes_in_cgroup(needle: &str) -> Vec<i32> {
 pub fn pid_alive(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => {
-            let state = s.rfind(')').and_then(|i| s[i + 1..].split_whitespace().next()).unwrap_or("?");
+            let state = s
+                .rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next())
+                .unwrap_or("?");
             state != "Z" && state != "X"
         }
         Err(_) => false,
@@ -731,14 +819,24 @@ pub fn cleanup_check(root: &Root, bundle: &Bundle, id: &str, extra: &[&Path]) {
         }
     }
     if Path::new("/hpc").join(bundle.marker()).exists() {
-        problems.push(format!("the host's /hpc shows the bundle's rootfs ({})", bundle.marker()));
+        problems.push(format!(
+            "the host's /hpc shows the bundle's rootfs ({})",
+            bundle.marker()
+        ));
     }
-    assert!(problems.is_empty(), "container {id:?} left things behind:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "container {id:?} left things behind:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// The `readlink /proc/self/ns/<name>` of the test process.
 pub fn own_ns(name: &str) -> String {
-    fs::read_link(format!("/proc/self/ns/{name}")).unwrap().to_string_lossy().into_owned()
+    fs::read_link(format!("/proc/self/ns/{name}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A shell snippet that sets `$CG` to the payload's own cgroup directory in the hierarchy

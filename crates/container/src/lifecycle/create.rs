@@ -1,0 +1,215 @@
+//! `create` and `start`, split as runc splits them: create makes the job, the storage and
+//! an init held before exec; start lets it exec. A supervisor process (one per container,
+//! started by create) stops the job and releases the storage when init exits.
+
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hostproc_job::{Job, Layout};
+use hostproc_storage::{Record, SharedPoints};
+use hostproc_sys as sig;
+use hostproc_sys::Fork;
+
+use super::{init_launch, initial_state, lock, setup, start_process, stop_rest, write_pid_file, Made, MOUNTPOINT_LOCKS};
+use crate::config::Config;
+use crate::init::Hold;
+use crate::state::{self, load_state, Status};
+use crate::{console, ContainerError};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+const START_FIFO: &str = "start.fifo";
+const EXEC_FIFO: &str = "exec.fifo";
+
+fn mkfifo(p: &Path) -> Result<(), ContainerError> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| ContainerError::invalid("state root", "contains a NUL byte"))?;
+    sig::mkfifo(&c, 0o600).map_err(crate::error::io_err("create", p))
+}
+
+/// Creates the container and returns once its init is set up and held before exec.
+/// Returns init's pid.
+pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, ContainerError> {
+    let cfg = Config::load(bundle, id, opts.systemd_cgroup)?;
+    if cfg.process.terminal && opts.console_socket.is_none() {
+        return Err(ContainerError::invalid("process.terminal", "is true, so --console-socket is required (or set terminal to false)"));
+    }
+    let layout = Layout::detect(&Default::default())?;
+    let mut st = initial_state(&cfg, &layout)?;
+    let dir = state::create_dir(&opts.root, id)?;
+    let guard = lock(&opts.root, id)?;
+    let mut made = Made { job: None, points: None, record: st.hostproc.storage.clone() };
+    let res = (|| {
+        st.save(&opts.root)?;
+        setup(&cfg, &layout, &mut made)?;
+        mkfifo(&dir.join(START_FIFO))?;
+        mkfifo(&dir.join(EXEC_FIFO))?;
+        let (master, tty) = match &opts.console_socket {
+            Some(_) if cfg.process.terminal => {
+                let (m, s, name) = console::open_pty()?;
+                (Some((m, name)), Some(s))
+            }
+            _ => (None, None),
+        };
+        let hold = Hold::Fifo { start: dir.join(START_FIFO), exec: dir.join(EXEC_FIFO) };
+        let job = made.job.as_ref().expect("job made");
+        let pid = start_process(&init_launch(&cfg, tty, opts.preserve_fds, vec![guard.raw()]), job, &hold)?;
+        if let (Some((m, name)), Some(sock)) = (&master, &opts.console_socket) {
+            console::send_master(sock, m, name)?;
+        }
+        let pidfd = sig::pidfd_open(pid).map_err(crate::error::io_err("watch", format!("/proc/{pid}")))?;
+        st.pid = pid;
+        st.status = Status::Created;
+        st.hostproc.init_start = state::start_time(pid).map(|t| t.0).unwrap_or(0);
+        let sup = spawn_supervisor(&opts.root, id, pidfd, &cfg, job, made.points.take(), &made.record, master.map(|m| m.0), &guard)?;
+        st.hostproc.supervisor = Some((sup, state::start_time(sup).map(|t| t.0).unwrap_or(0)));
+        st.save(&opts.root)?;
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        Ok(pid)
+    })();
+    drop(guard);
+    match res {
+        Ok(pid) => Ok(pid),
+        Err(e) => {
+            made.undo(&opts.root, id);
+            Err(e)
+        }
+    }
+}
+
+/// Forks the supervisor. It holds the container's shared mount points and, when init
+/// exits, stops the job (SIGTERM, grace, kill-all), releases the storage and marks the
+/// container stopped. The cgroup stays until `delete`, as with runc.
+#[allow(clippy::too_many_arguments)]
+fn spawn_supervisor(
+    root: &Path,
+    id: &str,
+    pidfd: OwnedFd,
+    cfg: &Config,
+    job: &Job,
+    points: Option<SharedPoints>,
+    record: &Record,
+    master: Option<OwnedFd>,
+    guard: &super::Lock,
+) -> Result<i32, ContainerError> {
+    // SAFETY: hostproc is single-threaded; the child runs only the supervisor below.
+    match unsafe { sig::fork() }.map_err(crate::error::io_err("fork", "the supervisor"))? {
+        Fork::Parent(pid) => {
+            // The supervisor holds the mount points now; our copies just close.
+            drop(points);
+            Ok(pid)
+        }
+        Fork::Child => {
+            guard.forget_in_child();
+            drop(master);
+            let _ = sig::setsid();
+            // Nothing of the caller's: containerd waits for the container's stdio to close.
+            if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+                use std::os::fd::AsRawFd;
+                for t in 0..3 {
+                    let _ = sig::dup2(null.as_raw_fd(), t);
+                }
+            }
+            supervise(root, id, pidfd, cfg.options.grace, job, points, record);
+            sig::exit_immediately(0)
+        }
+    }
+}
+
+fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, points: Option<SharedPoints>, record: &Record) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+    loop {
+        match poll(&mut fds, None) {
+            Ok(n) if n > 0 => break,
+            Ok(_) | Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break,
+        }
+    }
+    stop_rest(grace, job, None);
+    if let Some(mut p) = points {
+        p.release(Path::new(MOUNTPOINT_LOCKS));
+    }
+    let _ = hostproc_storage::release(record, Path::new(MOUNTPOINT_LOCKS));
+    if let Ok(_g) = lock(root, id) {
+        if let Ok(mut st) = load_state(root, id) {
+            st.status = Status::Stopped;
+            let _ = st.save(root);
+        }
+    }
+}
+
+/// Lets a created container's init exec its payload. A program that cannot be executed
+/// fails here, and the container is then stopped.
+pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
+    let _g = lock(root, id)?;
+    let mut st = load_state(root, id)?;
+    match st.live_status() {
+        Status::Created => {}
+        Status::Stopped => return Err(ContainerError::Start("cannot start a container that has stopped".into())),
+        s => return Err(ContainerError::Start(format!("cannot start an already {s} container"))),
+    }
+    let dir = state::dir(root, id);
+    let exec_path = dir.join(EXEC_FIFO);
+    // Reader first: whatever init reports must find us listening.
+    let exec_fd = rustix::fs::open(&exec_path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+        .map_err(|e| crate::error::io_err("open", &exec_path)(e.into()))?;
+    let start_path = dir.join(START_FIFO);
+    let start_fd = rustix::fs::open(&start_path, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+        .map_err(|e| match e {
+            rustix::io::Errno::NXIO => ContainerError::Start("container init is gone; delete the container".into()),
+            e => crate::error::io_err("open", &start_path)(e.into()),
+        })?;
+    rustix::io::write(&start_fd, b"1").map_err(|e| crate::error::io_err("write", &start_path)(e.into()))?;
+    drop(start_fd);
+    let msg = read_until_closed(&exec_fd, st.pid);
+    let _ = std::fs::remove_file(&start_path);
+    let _ = std::fs::remove_file(&exec_path);
+    if !msg.is_empty() {
+        st.status = Status::Stopped;
+        let _ = st.save(root);
+        return Err(ContainerError::Start(msg));
+    }
+    st.status = Status::Running;
+    st.save(root)
+}
+
+/// Reads what init writes on exec.fifo until every writer is gone (exec or exit).
+fn read_until_closed(fd: &OwnedFd, pid: i32) -> String {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        let t = Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+        match poll(&mut fds, Some(&t)) {
+            Ok(0) => {
+                // No writer ever came, or init died before opening: check it lives.
+                if state::start_time(pid).is_none_or(|(_, z)| z) {
+                    break;
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break,
+        }
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

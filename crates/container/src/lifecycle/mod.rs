@@ -1,0 +1,235 @@
+//! The container's life. `run` keeps everything in one foreground process; `create` and
+//! `start` split it as runc does, with a small supervisor that stops the job when init
+//! exits even when no shim watches.
+
+mod create;
+mod exec;
+mod ops;
+mod run;
+
+pub use create::{create, start, CreateOptions};
+pub use exec::{exec, ExecOptions};
+pub use ops::{delete, kill, pause, ps, resume, stats, update};
+pub use run::{run, RunOptions};
+
+use std::fs::File;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hostproc_job::{Job, Layout};
+use hostproc_storage::{HostMounts, Mode, Record, SharedPoints};
+use hostproc_sys as sig;
+
+use crate::config::Config;
+use crate::init::{self, Launch, MountNs};
+use crate::state::{self, Internal, State, Status};
+use crate::ContainerError;
+
+/// Host-wide: mount points such as `/hpc` are shared by every container on the host,
+/// whatever state root each uses, so their lock files live in one place.
+pub const MOUNTPOINT_LOCKS: &str = "/run/hostproc/mountpoints";
+
+/// The container's lock: an exclusive `flock` on its state directory, so commands on one
+/// container are serialized and different containers run in parallel.
+pub(crate) struct Lock(File);
+
+impl Lock {
+    /// In a forked child: close the child's copy without releasing the parent's lock.
+    pub fn forget_in_child(&self) {
+        hostproc_sys::close_fd(self.raw());
+    }
+
+    pub fn raw(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.0.as_raw_fd()
+    }
+}
+
+pub(crate) fn lock(root: &Path, id: &str) -> Result<Lock, ContainerError> {
+    let d = state::dir(root, id);
+    let f = match rustix::fs::open(&d, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(rustix::io::Errno::NOENT) => return Err(ContainerError::NotExist(id.into())),
+        Err(rustix::io::Errno::NOTDIR) | Err(rustix::io::Errno::LOOP) => {
+            return Err(ContainerError::invalid(d.display().to_string(), "is not a directory (a planted symlink?); remove it"))
+        }
+        Err(e) => return Err(crate::error::io_err("open the state directory", &d)(e.into())),
+    };
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map_err(|e| crate::error::io_err("lock", &d)(e.into()))?;
+    Ok(Lock(f))
+}
+
+/// Everything a container made, for undoing it.
+pub(crate) struct Made {
+    pub job: Option<Job>,
+    pub points: Option<SharedPoints>,
+    pub record: Record,
+}
+
+impl Made {
+    /// Undo in HostProcess order: processes, storage, job, state.
+    pub fn undo(mut self, root: &Path, id: &str) {
+        if let Some(job) = &self.job {
+            let _ = job.kill_all();
+            let _ = job.wait_empty(Duration::from_secs(5));
+        }
+        self.release_storage();
+        if let Some(job) = &self.job {
+            if let Err(e) = job.destroy() {
+                tracing::warn!("{e}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(state::dir(root, id));
+    }
+
+    pub fn release_storage(&mut self) {
+        if let Some(mut p) = self.points.take() {
+            p.release(Path::new(MOUNTPOINT_LOCKS));
+        }
+        if let Err(e) = hostproc_storage::release(&self.record, Path::new(MOUNTPOINT_LOCKS)) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// The first state of a container, naming everything about to be made, and where its
+/// storage will be.
+pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, ContainerError> {
+    let planned = Job::planned(layout, cfg.cgroups_path.as_deref(), &cfg.id)?;
+    let record = match cfg.storage.mode {
+        Mode::Host => HostMounts::record(&cfg.storage),
+        Mode::Bind => {
+            let mut r = Record::default();
+            r.shared_points.push(cfg.storage.location.clone());
+            r.shared_points.extend(cfg.storage.mounts.iter().map(|m| m.destination.clone()));
+            r
+        }
+    };
+    Ok(State {
+        oci_version: crate::OCI_VERSION.into(),
+        id: cfg.id.clone(),
+        pid: 0,
+        status: Status::Creating,
+        bundle: cfg.bundle.clone(),
+        rootfs: cfg.storage.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: state::owner_name(hostproc_sys::ids().0),
+        annotations: cfg.annotations.clone(),
+        hostproc: Internal {
+            job: planned,
+            storage: record,
+            lock_dir: MOUNTPOINT_LOCKS.into(),
+            init_start: 0,
+            exit_status: None,
+            identity: cfg.identity.clone(),
+            sandbox: cfg.storage.sandbox().to_path_buf(),
+            bind_mode: cfg.storage.mode == Mode::Bind,
+            grace_ms: cfg.options.grace.as_millis() as u64,
+            supervisor: None,
+        },
+    })
+}
+
+/// Makes the job and the storage.
+pub(crate) fn setup(cfg: &Config, layout: &Layout, made: &mut Made) -> Result<(), ContainerError> {
+    made.job = Some(Job::create(layout, cfg.cgroups_path.as_deref(), &cfg.id, &cfg.resources)?);
+    match cfg.storage.mode {
+        Mode::Bind => {
+            let mut points = vec![(cfg.storage.location.clone(), true)];
+            points.extend(cfg.storage.mounts.iter().map(|m| (m.destination.clone(), m.source_is_dir)));
+            made.points = Some(SharedPoints::acquire(Path::new(MOUNTPOINT_LOCKS), &points)?);
+        }
+        Mode::Host => HostMounts::apply(&cfg.storage, &made.record)?,
+    }
+    // The working directory is created if missing (seen from the host: in bind mode a
+    // path under the sandbox lives in the rootfs).
+    let cwd = cfg.storage.host_view(&cfg.process.cwd);
+    if !cwd.exists() {
+        std::fs::create_dir_all(&cwd).map_err(crate::error::io_err("create the working directory (process.cwd)", &cwd))?;
+    }
+    Ok(())
+}
+
+/// The init's launch description.
+pub(crate) fn init_launch(cfg: &Config, tty: Option<std::os::fd::OwnedFd>, preserve_fds: u32, close_in_child: Vec<i32>) -> Launch<'_> {
+    Launch {
+        process: &cfg.process,
+        identity: &cfg.identity,
+        mounts: match cfg.storage.mode {
+            Mode::Bind => MountNs::Enter(&cfg.storage),
+            Mode::Host => MountNs::Host,
+        },
+        sandbox: cfg.storage.sandbox(),
+        tty,
+        preserve_fds,
+        close_in_child,
+    }
+}
+
+/// Forks a process, puts it in the job, sets what only the parent can, and releases it.
+pub(crate) fn start_process(l: &Launch, job: &Job, hold: &init::Hold) -> Result<i32, ContainerError> {
+    let mut p = init::spawn(l, hold)?;
+    let pid = p.pid;
+    let placed = job.add(pid).map_err(ContainerError::from).and_then(|()| set_oom_score_adj(l.process.oom_score_adj, pid));
+    if let Err(e) = placed {
+        p.abort();
+        return Err(e);
+    }
+    p.release()?;
+    Ok(pid)
+}
+
+fn set_oom_score_adj(adj: Option<i32>, pid: i32) -> Result<(), ContainerError> {
+    let Some(adj) = adj else { return Ok(()) };
+    let path = format!("/proc/{pid}/oom_score_adj");
+    std::fs::write(&path, adj.to_string()).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            "this host does not let root lower oom_score_adj (CAP_SYS_RESOURCE is missing here); remove process.oomScoreAdj or give a value not below the current one"
+                .to_string()
+        } else {
+            e.to_string()
+        };
+        ContainerError::invalid("process.oomScoreAdj", format!("cannot set {adj} ({path}): {why}"))
+    })
+}
+
+/// Reaps every exited child; returns init's status if it was among them.
+pub(crate) fn reap(init: i32, status: &mut Option<sig::ExitStatus>) {
+    while let Ok(Some((pid, st))) = sig::try_wait(-1) {
+        if pid == init {
+            *status = Some(st);
+        }
+    }
+}
+
+/// After init: SIGTERM to what is left, wait up to the grace (or the given deadline),
+/// then kill-all. Children we are parent of are reaped along the way.
+pub(crate) fn stop_rest(grace: Duration, job: &Job, deadline: Option<Instant>) {
+    let mut ignore = None;
+    if job.pids().map(|p| p.is_empty()).unwrap_or(true) {
+        return;
+    }
+    let deadline = deadline.unwrap_or_else(|| {
+        let _ = job.signal_all(sig::SIGTERM);
+        Instant::now() + grace
+    });
+    while Instant::now() < deadline {
+        reap(0, &mut ignore);
+        if job.pids().map(|p| p.is_empty()).unwrap_or(true) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = job.kill_all();
+    let _ = job.wait_empty(Duration::from_secs(10));
+    reap(0, &mut ignore);
+}
+
+/// Writes `pid` to `path` atomically (a temporary file renamed into place).
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
+    let path = std::path::absolute(path).map_err(crate::error::io_err("resolve the pid file", path))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let tmp = dir.join(format!(".{}.tmp{}", path.file_name().unwrap_or_default().to_string_lossy(), sig::getpid()));
+    std::fs::write(&tmp, pid.to_string()).map_err(crate::error::io_err("write the pid file", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(crate::error::io_err("write the pid file", &path))
+}

@@ -1,0 +1,145 @@
+//! Commands on an existing container: kill, delete, pause, resume, update, ps, stats.
+
+use std::path::Path;
+
+use hostproc_job::Resources;
+use hostproc_sys as sig;
+
+use super::lock;
+use crate::state::{self, load_state, Status};
+use crate::ContainerError;
+
+/// A signal to init, or with `all` to every process of the job. `kill --all` succeeds on
+/// a stopped container (the shim sends it after init exits).
+pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), ContainerError> {
+    let _g = lock(root, id)?;
+    let st = load_state(root, id)?;
+    if all {
+        let job = &st.hostproc.job;
+        if signal == sig::SIGKILL {
+            job.kill_all()?;
+        } else {
+            job.signal_all(signal)?;
+        }
+        return Ok(());
+    }
+    match st.live_status() {
+        Status::Created | Status::Running | Status::Paused => {}
+        _ => return Err(ContainerError::NotRunning),
+    }
+    sig::kill(st.pid, signal).map_err(|_| ContainerError::NotRunning)
+}
+
+/// Removes a stopped (or created) container; with `force`, from any state, also after a
+/// crash half-way and for an id that does not exist.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
+    crate::validate_id(id)?;
+    let guard = match lock(root, id) {
+        Ok(g) => Some(g),
+        Err(ContainerError::NotExist(_)) if force => return Ok(()),
+        Err(ContainerError::Invalid { .. }) if force => {
+            // A planted symlink in place of the state directory: remove the link only.
+            let _ = std::fs::remove_file(state::dir(root, id));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let st = match load_state(root, id) {
+        Ok(st) => st,
+        Err(ContainerError::NotExist(_)) if force => {
+            let _ = std::fs::remove_dir_all(state::dir(root, id));
+            return Ok(());
+        }
+        Err(e @ ContainerError::BadConfig { .. }) if force => {
+            tracing::warn!("{e}; removing the state directory only");
+            let _ = std::fs::remove_dir_all(state::dir(root, id));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let status = st.live_status();
+    if !matches!(status, Status::Stopped | Status::Created | Status::Creating) && !force {
+        return Err(ContainerError::NotStopped { id: id.into(), status: status.to_string() });
+    }
+    if status == Status::Creating && !force {
+        return Err(ContainerError::NotStopped { id: id.into(), status: status.to_string() });
+    }
+    if st.init_alive() {
+        let _ = sig::kill(st.pid, sig::SIGKILL);
+    }
+    let job = &st.hostproc.job;
+    // A frozen job cannot die: thaw it first.
+    let _ = job.freeze(false);
+    job.destroy()?;
+    if let Some((pid, start)) = st.hostproc.supervisor {
+        // The supervisor wakes when init dies and finds nothing left to do; if it is
+        // somehow stuck, it must not outlive the container.
+        if state::start_time(pid).is_some_and(|(t, _)| t == start) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    hostproc_storage::release(&st.hostproc.storage, &st.hostproc.lock_dir)?;
+    drop(guard);
+    std::fs::remove_dir_all(state::dir(root, id)).map_err(crate::error::io_err("remove the state directory", state::dir(root, id)))?;
+    Ok(())
+}
+
+fn running(root: &Path, id: &str) -> Result<state::State, ContainerError> {
+    let st = load_state(root, id)?;
+    match st.live_status() {
+        Status::Running | Status::Created | Status::Paused => Ok(st),
+        _ => Err(ContainerError::NotRunning),
+    }
+}
+
+/// Freezes every process of the job.
+pub fn pause(root: &Path, id: &str) -> Result<(), ContainerError> {
+    let _g = lock(root, id)?;
+    let mut st = running(root, id)?;
+    if st.live_status() != Status::Running {
+        return Err(ContainerError::Start(format!("container {id} is not running: {}", st.live_status())));
+    }
+    if !st.hostproc.job.freeze(true)? {
+        return Err(ContainerError::invalid("pause", "this host has no freezer for the job (no freezer controller, no cgroup v2)"));
+    }
+    st.status = Status::Paused;
+    st.save(root)
+}
+
+/// Thaws a paused job.
+pub fn resume(root: &Path, id: &str) -> Result<(), ContainerError> {
+    let _g = lock(root, id)?;
+    let mut st = running(root, id)?;
+    if st.live_status() != Status::Paused {
+        return Err(ContainerError::Start(format!("container {id} is not paused")));
+    }
+    st.hostproc.job.freeze(false)?;
+    st.status = Status::Running;
+    st.save(root)
+}
+
+/// Changes the job's limits.
+pub fn update(root: &Path, id: &str, res: &Resources) -> Result<(), ContainerError> {
+    let _g = lock(root, id)?;
+    let st = load_state(root, id)?;
+    if st.live_status() == Status::Stopped {
+        return Err(ContainerError::NotRunning);
+    }
+    st.hostproc.job.apply(res)?;
+    Ok(())
+}
+
+/// The pids of every process of the job.
+pub fn ps(root: &Path, id: &str) -> Result<Vec<i32>, ContainerError> {
+    let st = load_state(root, id)?;
+    Ok(st.hostproc.job.pids()?)
+}
+
+/// The job's usage.
+pub fn stats(root: &Path, id: &str) -> Result<hostproc_job::Stats, ContainerError> {
+    let st = load_state(root, id)?;
+    if st.live_status() == Status::Stopped {
+        return Err(ContainerError::NotRunning);
+    }
+    Ok(st.hostproc.job.stats()?)
+}

@@ -1,0 +1,120 @@
+//! `hostproc run` in the foreground: one process creates, supervises and tears down.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hostproc_job::{Job, Layout};
+use hostproc_sys as sig;
+
+use super::{init_launch, initial_state, setup, start_process, stop_rest, reap, Made};
+use crate::config::Config;
+use crate::init::Hold;
+use crate::state::{self, Status};
+use crate::ContainerError;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+    pub pid_file: Option<PathBuf>,
+}
+
+/// Signals `run` forwards to the payload's init (SIGINT and SIGTERM mean "stop").
+const FORWARDED: &[i32] = &[sig::SIGHUP, sig::SIGQUIT, sig::SIGUSR1, sig::SIGUSR2, sig::SIGWINCH, sig::SIGCONT, sig::SIGALRM, sig::SIGURG];
+
+/// Creates the container, runs it in the foreground and tears it all down when its
+/// init exits. Returns the payload's exit code (128+N for signal N).
+pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerError> {
+    let cfg = Config::load(bundle, id, opts.systemd_cgroup)?;
+    let layout = Layout::detect(&Default::default())?;
+    let mut st = initial_state(&cfg, &layout)?;
+
+    // Block the signals we handle before anything exists, so none is lost; the child
+    // unblocks them before exec.
+    let mut set = sig::SigSet::empty();
+    for s in FORWARDED.iter().chain(&[sig::SIGINT, sig::SIGTERM, sig::SIGCHLD]) {
+        set.add(*s);
+    }
+    let old_mask = sig::set_signal_mask(&set).map_err(crate::error::io_err("block signals in", "hostproc"))?;
+    // Orphans of the job come to us and are reaped, not left to a PID 1 that may not.
+    let _ = sig::set_child_subreaper();
+    let restore = || {
+        let _ = sig::set_signal_mask(&old_mask);
+    };
+
+    if let Err(e) = state::create_dir(&opts.root, id) {
+        restore();
+        return Err(e);
+    }
+    let mut made = Made { job: None, points: None, record: st.hostproc.storage.clone() };
+    // The state names everything we are about to make before we make it: a crash at any
+    // point below is undone by `delete --force`.
+    let started = st.save(&opts.root).and_then(|()| setup(&cfg, &layout, &mut made)).and_then(|()| {
+        start_process(&init_launch(&cfg, None, 0, Vec::new()), made.job.as_ref().expect("job made"), &Hold::Pipe)
+    });
+    let init = match started {
+        Ok(pid) => pid,
+        Err(e) => {
+            made.undo(&opts.root, id);
+            restore();
+            return Err(e);
+        }
+    };
+    st.pid = init;
+    st.status = Status::Running;
+    st.hostproc.init_start = state::start_time(init).map(|t| t.0).unwrap_or(0);
+    if let Err(e) = st.save(&opts.root) {
+        tracing::warn!("{e}");
+    }
+    if let Some(p) = &opts.pid_file {
+        if let Err(e) = super::write_pid_file(p, init) {
+            tracing::warn!("{e}");
+        }
+    }
+
+    let status = supervise(cfg.options.grace, made.job.as_ref().expect("job made"), init, &set);
+    made.undo(&opts.root, id);
+    restore();
+    Ok(status.code())
+}
+
+/// Waits for init, forwarding signals; SIGINT/SIGTERM stop the job (a second one skips
+/// the grace). When init exits, every other process of the job is stopped.
+fn supervise(grace: Duration, job: &Job, init: i32, set: &sig::SigSet) -> sig::ExitStatus {
+    let mut status = None;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        reap(init, &mut status);
+        if status.is_some() {
+            break;
+        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match sig::wait_signal(set, timeout) {
+            Ok(Some(sig::SIGCHLD)) => {}
+            Ok(Some(s)) if s == sig::SIGINT || s == sig::SIGTERM => {
+                if deadline.is_some() {
+                    let _ = job.kill_all();
+                } else {
+                    tracing::debug!("stop requested: SIGTERM to the job, grace {grace:?}");
+                    let _ = job.signal_all(sig::SIGTERM);
+                    deadline = Some(Instant::now() + grace);
+                }
+            }
+            Ok(Some(s)) => {
+                let _ = sig::kill(init, s);
+            }
+            Ok(None) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    let _ = job.kill_all();
+                    deadline = Some(Instant::now() + Duration::from_secs(3600));
+                }
+            }
+            Err(e) => {
+                tracing::warn!("waiting for signals: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    stop_rest(grace, job, deadline);
+    status.expect("init exited")
+}

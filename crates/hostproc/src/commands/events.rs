@@ -1,0 +1,74 @@
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print the usage once and exit
+    #[arg(long)]
+    stats: bool,
+    /// Interval between stats in the stream (5s, 500ms)
+    #[arg(long, default_value = "5s")]
+    interval: String,
+    /// The container's id
+    id: String,
+}
+
+fn stats_event(id: &str, s: &hostproc_job::Stats) -> Value {
+    json!({
+        "type": "stats",
+        "id": id,
+        "data": {
+            "cpu": {
+                "usage": {"total": s.cpu_usage_ns.unwrap_or(0), "percpu": [], "kernel": 0, "user": 0},
+                "throttling": {}
+            },
+            "memory": {
+                "usage": {
+                    "limit": s.memory_limit.unwrap_or(0),
+                    "usage": s.memory_usage.unwrap_or(0),
+                    "max": s.memory_max_usage.unwrap_or(0),
+                    "failcnt": 0
+                },
+                "swap": {}, "kernel": {}, "raw": {}
+            },
+            "pids": {"current": s.pids_current.unwrap_or(s.pids.len() as u64), "limit": s.pids_limit.unwrap_or(0)},
+            "blkio": {}
+        }
+    })
+}
+
+pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+    if a.stats {
+        let s = hostproc_container::stats(&cli.root, &a.id)?;
+        println!("{}", stats_event(&a.id, &s));
+        return Ok(0);
+    }
+    let interval = parse(&a.interval).ok_or_else(|| hostproc_container::ContainerError::Invalid {
+        field: "--interval".into(),
+        detail: format!("{:?} is not a duration; give 5s or 500ms", a.interval),
+    })?;
+    let mut ooms = None;
+    loop {
+        let s = match hostproc_container::stats(&cli.root, &a.id) {
+            Ok(s) => s,
+            Err(hostproc_container::ContainerError::NotRunning) | Err(hostproc_container::ContainerError::NotExist(_)) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        if let (Some(before), Some(now)) = (ooms, s.oom_kills) {
+            if now > before {
+                println!("{}", json!({"type": "oom", "id": a.id}));
+            }
+        }
+        ooms = s.oom_kills.or(ooms);
+        println!("{}", stats_event(&a.id, &s));
+        std::thread::sleep(interval);
+    }
+}
+
+fn parse(s: &str) -> Option<Duration> {
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    s.strip_suffix('s').unwrap_or(s).parse::<f64>().ok().filter(|x| *x > 0.0 && x.is_finite()).map(Duration::from_secs_f64)
+}

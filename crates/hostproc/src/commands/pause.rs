@@ -1,0 +1,21 @@
+#[derive(clap::Args)]
+pub struct Args {
+    /// The container's id
+    id: String,
+}
+
+#[derive(clap::Args)]
+pub struct ResumeArgs {
+    /// The container's id
+    id: String,
+}
+
+pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+    hostproc_container::pause(&cli.root, &a.id)?;
+    Ok(0)
+}
+
+pub fn exec_resume(cli: &crate::Cli, a: &ResumeArgs) -> super::Result {
+    hostproc_container::resume(&cli.root, &a.id)?;
+    Ok(0)
+}

@@ -1,0 +1,10 @@
+#[derive(clap::Args)]
+pub struct Args {
+    /// The container's id
+    id: String,
+}
+
+pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+    hostproc_container::start(&cli.root, &a.id)?;
+    Ok(0)
+}
