@@ -13,6 +13,7 @@ pub const GRACE: &str = "hostproc.io/grace-period";
 pub const HPC: &str = "microsoft.com/hostprocess-container";
 pub const LOCATION: &str = "microsoft.com/hostprocess-rootfs-location";
 pub const INHERIT_USER: &str = "microsoft.com/hostprocess-inherit-user";
+pub const RUN_AS_USER_NAME: &str = "hostproc.io/run-as-user-name";
 pub const CPU_COUNT: &str = "io.microsoft.container.processor.count";
 pub const CPU_LIMIT: &str = "io.microsoft.container.processor.limit";
 pub const CPU_WEIGHT: &str = "io.microsoft.container.processor.weight";
@@ -25,6 +26,7 @@ pub struct Annotations {
     pub location: String,
     pub grace: Duration,
     pub inherit_user: bool,
+    pub run_as_user_name: Option<String>,
     pub cpu_count: Option<u64>,
     pub cpu_limit: Option<u64>,
     pub cpu_weight: Option<u64>,
@@ -92,6 +94,7 @@ impl Annotations {
             location,
             grace,
             inherit_user: boolean(a, INHERIT_USER)?.unwrap_or(false),
+            run_as_user_name: a.get(RUN_AS_USER_NAME).cloned(),
             cpu_count: number(a, CPU_COUNT, 1, 1 << 16)?,
             cpu_limit: number(a, CPU_LIMIT, 1, 10_000)?,
             cpu_weight: number(a, CPU_WEIGHT, 1, 10_000)?,

@@ -46,6 +46,8 @@ pub struct Config {
     pub resources: Resources,
     pub cgroups_path: Option<PathBuf>,
     pub identity: Identity,
+    /// A group name was given: an ephemeral user in this group is made at create.
+    pub ephemeral_group: Option<(String, u32)>,
     pub process: ProcessConfig,
 }
 
@@ -113,8 +115,18 @@ impl Config {
 
         let p = spec.process().as_ref().ok_or_else(|| ContainerError::invalid("process", "process is missing; give at least process.args"))?;
         let u = p.user();
+        let name = options.run_as_user_name.clone().or_else(|| u.username().clone().filter(|n| !n.is_empty()));
+        let mut ephemeral_group = None;
         let identity = if options.inherit_user {
             Identity::inherit(u.umask())
+        } else if let Some(name) = name {
+            match hostproc_identity::resolve(&name, u.umask()).map_err(|e| ContainerError::invalid(crate::annotations::RUN_AS_USER_NAME, e.to_string()))? {
+                hostproc_identity::Resolved::Existing(id) => id,
+                hostproc_identity::Resolved::Group { name, gid } => {
+                    ephemeral_group = Some((name, gid));
+                    Identity { uid: u32::MAX, gid, additional_gids: vec![gid], umask: u.umask(), name: None }
+                }
+            }
         } else {
             Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask())
         };
@@ -188,6 +200,7 @@ impl Config {
             resources,
             cgroups_path,
             identity,
+            ephemeral_group,
             process,
         })
     }

@@ -58,6 +58,9 @@ pub struct Internal {
     pub bind_mode: bool,
     #[serde(default)]
     pub grace_ms: u64,
+    /// The ephemeral user made for this container, removed at delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral: Option<hostproc_identity::EphemeralUser>,
     /// The process that stops the job when init exits (create/start), as (pid, start time).
     #[serde(default)]
     pub supervisor: Option<(i32, u64)>,

@@ -1,10 +1,12 @@
 //! Reference-counted mount points outside the rootfs.
 //!
 //! Every user of a path holds a shared `flock` on the path's lock file for as long as it
-//! runs; whoever created the path writes "created" into the lock file first. At the end a
-//! user drops its lock and tries an exclusive one without waiting: if it gets it, nobody
-//! else uses the path and, if hostproc created it, the path is removed. A crashed user's
-//! locks vanish with its descriptors, so `delete --force` can do the same later.
+//! runs; whoever created the path writes "created" into the lock file first (creation
+//! itself is serialized by one host-wide lock, held only for the check and the mkdir).
+//! At the end a user drops its lock and tries an exclusive one without waiting: if it gets
+//! it, nobody else uses the path and, if hostproc created it, the path is removed and the
+//! lock file unlinked. A crashed user's locks vanish with its descriptors, so
+//! `delete --force` can do the same later.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -113,7 +115,25 @@ impl SharedPoints {
         if self.held.iter().any(|(p, _)| p == path) {
             return Ok(());
         }
-        let (mut f, _) = open_locked(lock_dir, path, FlockOperation::LockExclusive, true)?.expect("blocking lock");
+        let (mut f, _) = open_locked(lock_dir, path, FlockOperation::LockShared, true)?.expect("blocking lock");
+        if fs::symlink_metadata(path).is_err() {
+            let create_lock = lock_dir.join(".create.lock");
+            let c = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&create_lock)
+                .map_err(io_err("open the lock file", &create_lock))?;
+            flock(&c, FlockOperation::LockExclusive).map_err(|e| io_err("lock", &create_lock)(e.into()))?;
+            self.create(lock_dir, path, is_dir, &mut f)?;
+        }
+        self.held.push((path.to_path_buf(), f));
+        Ok(())
+    }
+
+    /// Makes the missing mount point, marking it as ours first (under the creation lock).
+    fn create(&mut self, lock_dir: &Path, path: &Path, is_dir: bool, f: &mut File) -> Result<(), StorageError> {
         if fs::symlink_metadata(path).is_err() {
             f.write_all(MARK).map_err(io_err("write the lock file for", path))?;
             let made = if is_dir {
@@ -125,14 +145,12 @@ impl SharedPoints {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
-                    drop(f);
-                    let _ = release_path(lock_dir, path);
+                    let _ = f.set_len(0);
                     return Err(io_err("create the mount point", path)(e));
                 }
             }
         }
-        flock(&f, FlockOperation::LockShared).map_err(|e| io_err("lock", path)(e.into()))?;
-        self.held.push((path.to_path_buf(), f));
+        let _ = lock_dir;
         Ok(())
     }
 

@@ -38,7 +38,7 @@ fn mkfifo(p: &Path) -> Result<(), ContainerError> {
 /// Creates the container and returns once its init is set up and held before exec.
 /// Returns init's pid.
 pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, ContainerError> {
-    let cfg = Config::load(bundle, id, opts.systemd_cgroup)?;
+    let mut cfg = Config::load(bundle, id, opts.systemd_cgroup)?;
     if cfg.process.terminal && opts.console_socket.is_none() {
         return Err(ContainerError::invalid("process.terminal", "is true, so --console-socket is required (or set terminal to false)"));
     }
@@ -46,10 +46,9 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
     let mut st = initial_state(&cfg, &layout)?;
     let dir = state::create_dir(&opts.root, id)?;
     let guard = lock(&opts.root, id)?;
-    let mut made = Made { job: None, points: None, record: st.hostproc.storage.clone() };
+    let mut made = Made::new(st.hostproc.storage.clone());
     let res = (|| {
-        st.save(&opts.root)?;
-        setup(&cfg, &layout, &mut made)?;
+        setup(&mut cfg, &layout, &mut made, &mut st, &opts.root)?;
         mkfifo(&dir.join(START_FIFO))?;
         mkfifo(&dir.join(EXEC_FIFO))?;
         let (master, tty) = match &opts.console_socket {
@@ -61,7 +60,10 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
         };
         let hold = Hold::Fifo { start: dir.join(START_FIFO), exec: dir.join(EXEC_FIFO) };
         let job = made.job.as_ref().expect("job made");
-        let pid = start_process(&init_launch(&cfg, tty, opts.preserve_fds, vec![guard.raw()]), job, &hold)?;
+        let mut close = vec![guard.raw()];
+        close.extend(made.user_lock.iter().map(|e| e.lock_fd()));
+        let pid = start_process(&init_launch(&cfg, tty, opts.preserve_fds, close), job, &hold)?;
+        crate::crashpoint::hit("after-init");
         if let (Some((m, name)), Some(sock)) = (&master, &opts.console_socket) {
             console::send_master(sock, m, name)?;
         }
@@ -72,6 +74,7 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
         let sup = spawn_supervisor(&opts.root, id, pidfd, &cfg, job, made.points.take(), &made.record, master.map(|m| m.0), &guard)?;
         st.hostproc.supervisor = Some((sup, state::start_time(sup).map(|t| t.0).unwrap_or(0)));
         st.save(&opts.root)?;
+        crate::crashpoint::hit("after-created");
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid)?;
         }
@@ -79,7 +82,11 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
     })();
     drop(guard);
     match res {
-        Ok(pid) => Ok(pid),
+        Ok(pid) => {
+            // The supervisor's copy of the uid lock now holds it for the container's life.
+            drop(made.user_lock.take());
+            Ok(pid)
+        }
         Err(e) => {
             made.undo(&opts.root, id);
             Err(e)

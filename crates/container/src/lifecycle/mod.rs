@@ -23,6 +23,7 @@ use hostproc_sys as sig;
 use crate::config::Config;
 use crate::init::{self, Launch, MountNs};
 use crate::state::{self, Internal, State, Status};
+use crate::crashpoint::hit as crash;
 use crate::ContainerError;
 
 /// Host-wide: mount points such as `/hpc` are shared by every container on the host,
@@ -64,6 +65,15 @@ pub(crate) struct Made {
     pub job: Option<Job>,
     pub points: Option<SharedPoints>,
     pub record: Record,
+    /// The ephemeral user as recorded (removed at undo), and our hold on its uid.
+    pub user: Option<hostproc_identity::EphemeralUser>,
+    pub user_lock: Option<hostproc_identity::Ephemeral>,
+}
+
+impl Made {
+    pub fn new(record: Record) -> Made {
+        Made { job: None, points: None, record, user: None, user_lock: None }
+    }
 }
 
 impl Made {
@@ -76,6 +86,11 @@ impl Made {
         self.release_storage();
         if let Some(job) = &self.job {
             if let Err(e) = job.destroy() {
+                tracing::warn!("{e}");
+            }
+        }
+        if let Some(user) = self.user.take() {
+            if let Err(e) = hostproc_identity::release(&user, self.user_lock.take()) {
                 tracing::warn!("{e}");
             }
         }
@@ -125,14 +140,19 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
             sandbox: cfg.storage.sandbox().to_path_buf(),
             bind_mode: cfg.storage.mode == Mode::Bind,
             grace_ms: cfg.options.grace.as_millis() as u64,
+            ephemeral: None,
             supervisor: None,
         },
     })
 }
 
-/// Makes the job and the storage.
-pub(crate) fn setup(cfg: &Config, layout: &Layout, made: &mut Made) -> Result<(), ContainerError> {
+/// Makes the job, the storage and the ephemeral user, each recorded in the state before
+/// it is made.
+pub(crate) fn setup(cfg: &mut Config, layout: &Layout, made: &mut Made, st: &mut State, root: &Path) -> Result<(), ContainerError> {
+    st.save(root)?;
+    crash("after-state");
     made.job = Some(Job::create(layout, cfg.cgroups_path.as_deref(), &cfg.id, &cfg.resources)?);
+    crash("after-cgroup");
     match cfg.storage.mode {
         Mode::Bind => {
             let mut points = vec![(cfg.storage.location.clone(), true)];
@@ -140,6 +160,20 @@ pub(crate) fn setup(cfg: &Config, layout: &Layout, made: &mut Made) -> Result<()
             made.points = Some(SharedPoints::acquire(Path::new(MOUNTPOINT_LOCKS), &points)?);
         }
         Mode::Host => HostMounts::apply(&cfg.storage, &made.record)?,
+    }
+    crash("after-mounts");
+    if let Some((group, gid)) = cfg.ephemeral_group.clone() {
+        let eph = hostproc_identity::allocate(&cfg.id, gid, |user| {
+            made.user = Some(user.clone());
+            st.hostproc.ephemeral = Some(user.clone());
+            st.save(root).map_err(|e| e.to_string())
+        })
+        .map_err(|e| ContainerError::invalid(format!("runAsUserName (group {group})"), e.to_string()))?;
+        cfg.identity.uid = eph.user.uid;
+        cfg.identity.name = Some(eph.user.name.clone());
+        st.hostproc.identity = cfg.identity.clone();
+        made.user_lock = Some(eph);
+        crash("after-user");
     }
     // The working directory is created if missing (seen from the host: in bind mode a
     // path under the sandbox lives in the rootfs).

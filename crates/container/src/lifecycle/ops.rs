@@ -72,13 +72,25 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     let _ = job.freeze(false);
     job.destroy()?;
     if let Some((pid, start)) = st.hostproc.supervisor {
-        // The supervisor wakes when init dies and finds nothing left to do; if it is
-        // somehow stuck, it must not outlive the container.
-        if state::start_time(pid).is_some_and(|(t, _)| t == start) {
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        // The supervisor wakes when init dies and finds the job empty; it holds the mount
+        // points and the uid lock until it exits, so wait for it (and end it if stuck).
+        let alive = || state::start_time(pid).is_some_and(|(t, z)| t == start && !z);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        if alive() {
+            let _ = sig::kill(pid, sig::SIGKILL);
+            while alive() {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
         }
     }
+    crate::crashpoint::hit("delete-after-job");
     hostproc_storage::release(&st.hostproc.storage, &st.hostproc.lock_dir)?;
+    if let Some(user) = &st.hostproc.ephemeral {
+        hostproc_identity::release(user, None).map_err(|e| ContainerError::invalid("ephemeral user", e.to_string()))?;
+    }
     drop(guard);
     std::fs::remove_dir_all(state::dir(root, id)).map_err(crate::error::io_err("remove the state directory", state::dir(root, id)))?;
     Ok(())

@@ -25,7 +25,7 @@ const FORWARDED: &[i32] = &[sig::SIGHUP, sig::SIGQUIT, sig::SIGUSR1, sig::SIGUSR
 /// Creates the container, runs it in the foreground and tears it all down when its
 /// init exits. Returns the payload's exit code (128+N for signal N).
 pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerError> {
-    let cfg = Config::load(bundle, id, opts.systemd_cgroup)?;
+    let mut cfg = Config::load(bundle, id, opts.systemd_cgroup)?;
     let layout = Layout::detect(&Default::default())?;
     let mut st = initial_state(&cfg, &layout)?;
 
@@ -46,11 +46,12 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
         restore();
         return Err(e);
     }
-    let mut made = Made { job: None, points: None, record: st.hostproc.storage.clone() };
+    let mut made = Made::new(st.hostproc.storage.clone());
     // The state names everything we are about to make before we make it: a crash at any
     // point below is undone by `delete --force`.
-    let started = st.save(&opts.root).and_then(|()| setup(&cfg, &layout, &mut made)).and_then(|()| {
-        start_process(&init_launch(&cfg, None, 0, Vec::new()), made.job.as_ref().expect("job made"), &Hold::Pipe)
+    let started = setup(&mut cfg, &layout, &mut made, &mut st, &opts.root).and_then(|()| {
+        let close: Vec<i32> = made.user_lock.iter().map(|e| e.lock_fd()).collect();
+        start_process(&init_launch(&cfg, None, 0, close), made.job.as_ref().expect("job made"), &Hold::Pipe)
     });
     let init = match started {
         Ok(pid) => pid,
@@ -66,6 +67,7 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
     if let Err(e) = st.save(&opts.root) {
         tracing::warn!("{e}");
     }
+    crate::crashpoint::hit("after-running");
     if let Some(p) = &opts.pid_file {
         if let Err(e) = super::write_pid_file(p, init) {
             tracing::warn!("{e}");
