@@ -12,8 +12,13 @@ use crate::ContainerError;
 pub fn load_spec(bundle: &Path) -> Result<Spec, ContainerError> {
     let path = bundle.join("config.json");
     let text = std::fs::read(&path).map_err(|source| ContainerError::ReadBundle { path: path.clone(), source })?;
-    let bad = |detail: String| ContainerError::BadConfig { path: path.clone(), detail };
-    let mut v: Value = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+    parse_spec(&text, &path)
+}
+
+/// Parses config.json's bytes (`path` names it in errors).
+pub fn parse_spec(text: &[u8], path: &Path) -> Result<Spec, ContainerError> {
+    let bad = |detail: String| ContainerError::BadConfig { path: path.to_path_buf(), detail };
+    let mut v: Value = serde_json::from_slice(text).map_err(|e| bad(e.to_string()))?;
     let version = v.get("ociVersion").and_then(Value::as_str).ok_or_else(|| bad("ociVersion is missing; add \"ociVersion\": \"1.3.0\"".into()))?;
     check_version(version)?;
     if let Some(caps) = v.pointer_mut("/process/capabilities").and_then(Value::as_object_mut) {

@@ -21,13 +21,13 @@ mod lifecycle;
 mod state;
 
 pub use annotations::Annotations;
-pub use bundle::{load_spec, starter_spec};
+pub use bundle::{load_spec, parse_spec, starter_spec};
 pub use config::Config;
 pub use error::ContainerError;
 pub use id::validate_id;
 pub use config::convert_resources;
 pub use lifecycle::{create, delete, exec, kill, pause, ps, resume, run, start, stats, update, CreateOptions, ExecOptions, RunOptions, MOUNTPOINT_LOCKS};
-pub use state::{list, load_state, now_rfc3339, State, Status};
+pub use state::{list, load_state, now_rfc3339, parse_state, State, Status};
 
 /// The OCI runtime-spec version hostproc implements (the newest it accepts).
 pub const OCI_VERSION: &str = "1.3.0";

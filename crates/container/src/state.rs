@@ -171,8 +171,17 @@ pub fn load_state(root: &Path, id: &str) -> Result<State, ContainerError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ContainerError::NotExist(id.to_owned())),
         Err(e) => return Err(io_err("read the state file", &p)(e)),
     };
-    serde_json::from_slice(&text).map_err(|e| ContainerError::BadConfig {
-        path: p,
+    let st = parse_state(&text, &p, id)?;
+    if st.id != id {
+        return Err(ContainerError::BadConfig { path: p, detail: format!("it names container {:?}, not {id:?}; remove it with `hostproc delete --force {id}`", st.id) });
+    }
+    Ok(st)
+}
+
+/// Parses a state file's bytes (`path` and `id` name it in errors).
+pub fn parse_state(text: &[u8], path: &Path, id: &str) -> Result<State, ContainerError> {
+    serde_json::from_slice(text).map_err(|e| ContainerError::BadConfig {
+        path: path.to_path_buf(),
         detail: format!("{e}; remove it with `hostproc delete --force {id}`"),
     })
 }

@@ -148,10 +148,19 @@ fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, 
         p.release(Path::new(MOUNTPOINT_LOCKS));
     }
     let _ = hostproc_storage::release(record, Path::new(MOUNTPOINT_LOCKS));
-    if let Ok(_g) = lock(root, id) {
-        if let Ok(mut st) = load_state(root, id) {
-            st.status = Status::Stopped;
-            let _ = st.save(root);
+    // A `delete` may hold the lock while it waits for us to finish: do not wait for it
+    // long (the status is derived from init's death anyway; this only records it).
+    for _ in 0..200 {
+        match super::try_lock(root, id) {
+            Ok(Some(_g)) => {
+                if let Ok(mut st) = load_state(root, id) {
+                    st.status = Status::Stopped;
+                    let _ = st.save(root);
+                }
+                return;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => return,
         }
     }
 }

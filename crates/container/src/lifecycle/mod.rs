@@ -47,6 +47,19 @@ impl Lock {
 }
 
 pub(crate) fn lock(root: &Path, id: &str) -> Result<Lock, ContainerError> {
+    lock_with(root, id, rustix::fs::FlockOperation::LockExclusive)
+}
+
+/// `lock` without waiting: `Ok(None)` when another command holds it.
+pub(crate) fn try_lock(root: &Path, id: &str) -> Result<Option<Lock>, ContainerError> {
+    match lock_with(root, id, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(l) => Ok(Some(l)),
+        Err(ContainerError::Io { source, .. }) if source.raw_os_error() == Some(rustix::io::Errno::WOULDBLOCK.raw_os_error()) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn lock_with(root: &Path, id: &str, op: rustix::fs::FlockOperation) -> Result<Lock, ContainerError> {
     let d = state::dir(root, id);
     let f = match rustix::fs::open(&d, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()) {
         Ok(fd) => File::from(fd),
@@ -56,7 +69,7 @@ pub(crate) fn lock(root: &Path, id: &str) -> Result<Lock, ContainerError> {
         }
         Err(e) => return Err(crate::error::io_err("open the state directory", &d)(e.into())),
     };
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map_err(|e| crate::error::io_err("lock", &d)(e.into()))?;
+    rustix::fs::flock(&f, op).map_err(|e| crate::error::io_err("lock", &d)(e.into()))?;
     Ok(Lock(f))
 }
 

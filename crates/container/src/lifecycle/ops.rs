@@ -71,6 +71,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     // A frozen job cannot die: thaw it first.
     let _ = job.freeze(false);
     job.destroy()?;
+    // The supervisor records "stopped" under the lock before it exits: let it.
+    drop(guard);
     if let Some((pid, start)) = st.hostproc.supervisor {
         // The supervisor wakes when init dies and finds the job empty; it holds the mount
         // points and the uid lock until it exits, so wait for it (and end it if stuck).
@@ -91,7 +93,6 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     if let Some(user) = &st.hostproc.ephemeral {
         hostproc_identity::release(user, None).map_err(|e| ContainerError::invalid("ephemeral user", e.to_string()))?;
     }
-    drop(guard);
     std::fs::remove_dir_all(state::dir(root, id)).map_err(crate::error::io_err("remove the state directory", state::dir(root, id)))?;
     Ok(())
 }

@@ -1,0 +1,205 @@
+//! Who the payload runs as: names, Windows account names, ephemeral users in a group,
+//! inherit-user. Real users on this host, removed again.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+const NAME: &str = "hostproc.io/run-as-user-name";
+
+fn passwd_entries(prefix: &str) -> Vec<String> {
+    std::fs::read_to_string("/etc/passwd").unwrap().lines().filter(|l| l.starts_with(prefix)).map(str::to_owned).collect()
+}
+
+fn ephemeral_entries_for(id: &str) -> Vec<String> {
+    // Names are hp<uid>-<id's first letters>; the id is unique to the test.
+    let stem: String = id.chars().take(20).map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("hp") && l.split(':').next().unwrap_or("").contains(stem.trim_end_matches('-')))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn check_output(cmd: &str) -> String {
+    let out = Command::new(cmd).arg("-r").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn a_group_name_gives_an_ephemeral_user_visible_by_name_and_gone_afterwards() {
+    let pwck_before = check_output("pwck");
+    let grpck_before = check_output("grpck");
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.annotation(NAME, "adm").sh(
+        "echo uid=$(id -u); echo gid=$(id -gn); echo name=$(id -un); echo who=$(whoami); \
+         f=$(mktemp); echo owner=$(ls -l $f | awk '{print $3\":\"$4}'); rm -f $f; \
+         echo inpasswd=$(grep -c \"^$(id -un):\" /etc/passwd)",
+    );
+    let id = unique_id("eph");
+    let out = run(&root, &b, &id);
+    out.assert_code(0);
+    let uid: u32 = out.must_value("uid").parse().unwrap();
+    assert!((61184..=65519).contains(&uid), "uid {uid} outside the ephemeral range:\n{}", out.dump());
+    let name = out.must_value("name");
+    assert!(name.starts_with(&format!("hp{uid}-")), "{}", out.dump());
+    assert_eq!(out.must_value("who"), name);
+    assert_eq!(out.must_value("gid"), "adm", "the group is the user's primary group");
+    assert_eq!(out.must_value("owner"), format!("{name}:adm"));
+    assert_eq!(out.must_value("inpasswd"), "1");
+    // Gone afterwards: no entry, no uid lock.
+    assert!(passwd_entries(&format!("{name}:")).is_empty(), "user {name} left behind");
+    assert!(!std::path::Path::new(&format!("/run/systemd/dynamic-uid/{uid}")).exists(), "uid lock left behind");
+    assert_eq!(check_output("pwck"), pwck_before, "pwck -r changed");
+    assert_eq!(check_output("grpck"), grpck_before, "grpck -r changed");
+    cleanup_check(&root, &b, &id, &[]);
+}
+
+#[test]
+fn fifty_containers_at_once_get_fifty_distinct_uids() {
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.annotation(NAME, "adm").sh("echo uid=$(id -u); sleep 1");
+    b.write();
+    let ids: Vec<String> = (0..50).map(|i| unique_id(&format!("many{i}"))).collect();
+    // The config is written once above; run_command would rewrite it under the readers.
+    let running: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let mut c = command(&root);
+            c.arg("run").arg("--bundle").arg(b.path()).arg(id);
+            spawn(c)
+        })
+        .collect();
+    let mut uids = std::collections::BTreeSet::new();
+    for r in running {
+        let out = r.finish(TIMEOUT);
+        out.assert_code(0);
+        uids.insert(out.must_value("uid"));
+    }
+    assert_eq!(uids.len(), 50, "uids were shared: {uids:?}");
+    for id in &ids {
+        assert!(ephemeral_entries_for(id).is_empty(), "user of {id} left behind");
+    }
+}
+
+#[test]
+fn killed_right_after_creating_the_user_then_delete_force_removes_it() {
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.annotation(NAME, "adm").sh("sleep 100");
+    let id = unique_id("ephcrash");
+    b.write();
+    let mut cmd = command(&root);
+    cmd.env("HOSTPROC_CRASH_AT", "after-user").arg("create").arg("--bundle").arg(b.path()).arg(&id);
+    let out = execute(cmd);
+    assert_eq!(out.signal, Some(9), "hostproc should have died at the crash point:\n{}", out.dump());
+    let made = ephemeral_entries_for(&id);
+    assert_eq!(made.len(), 1, "the user existed at the crash point");
+    hostproc(&root, &["delete", "--force", &id]).assert_code(0);
+    assert!(ephemeral_entries_for(&id).is_empty(), "user left after delete --force: {made:?}");
+    cleanup_check(&root, &b, &id, &[]);
+}
+
+#[test]
+fn existing_user_runs_with_its_primary_and_supplementary_groups() {
+    // A user of our own with a supplementary group, removed at the end.
+    let user = format!("hptu{}", std::process::id() % 100000);
+    let ok = Command::new("useradd").args(["--system", "--no-create-home", "--no-user-group", "--gid", "nogroup", "--groups", "adm", &user]).status().unwrap();
+    assert!(ok.success());
+    struct Del(String);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = Command::new("userdel").arg(&self.0).status();
+        }
+    }
+    let _del = Del(user.clone());
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.annotation(NAME, &user).sh("echo name=$(id -un); echo gid=$(id -gn); echo groups=$(id -Gn)");
+    let id = unique_id("exist");
+    let out = run(&root, &b, &id);
+    out.assert_code(0);
+    assert_eq!(out.must_value("name"), user);
+    assert_eq!(out.must_value("gid"), "nogroup");
+    assert!(out.must_value("groups").split(' ').any(|g| g == "adm"), "{}", out.dump());
+    cleanup_check(&root, &b, &id, &[]);
+}
+
+#[test]
+fn windows_account_names_map_as_documented() {
+    for (name, want_uid, want_gid) in [
+        ("NT AUTHORITY\\SYSTEM", "0", "0"),
+        ("NT AUTHORITY\\Local service", "65534", "65534"),
+        ("NT AUTHORITY\\NetworkService", "65534", "65534"),
+    ] {
+        let root = Root::new();
+        let mut b = Bundle::new();
+        b.user(1000, 1000, &[], None).annotation(NAME, name).sh("echo uid=$(id -u); echo gid=$(id -g)");
+        let id = unique_id("win");
+        let out = run(&root, &b, &id);
+        out.assert_code(0);
+        assert_eq!(out.must_value("uid"), want_uid, "{name}");
+        assert_eq!(out.must_value("gid"), want_gid, "{name}");
+        cleanup_check(&root, &b, &id, &[]);
+    }
+}
+
+#[test]
+fn names_kubernetes_rejects_and_unknown_names_are_clear_errors() {
+    for (name, needle) in [
+        ("a@b", "runAsUserName's User cannot contain the following characters"),
+        ("a\\b\\c", "cannot contain more than one backslash"),
+        ("", "runAsUserName cannot be an empty string"),
+        ("no-such-user-or-group-hp", "no such user or group"),
+        ("CORP\\alice", "domain accounts are not available on Linux"),
+    ] {
+        let root = Root::new();
+        let mut b = Bundle::new();
+        b.annotation(NAME, name).sh("true");
+        let id = unique_id("badname");
+        let out = run(&root, &b, &id);
+        out.assert_error();
+        assert!(out.stderr.contains(needle), "{name:?}: {}", out.dump());
+        cleanup_check(&root, &b, &id, &[]);
+    }
+}
+
+#[test]
+fn inherit_user_runs_as_the_caller() {
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.user(65534, 65534, &[], None).annotation("microsoft.com/hostprocess-inherit-user", "true").sh("echo uid=$(id -u); echo gid=$(id -g)");
+    let id = unique_id("inherit");
+    let out = run(&root, &b, &id);
+    out.assert_code(0);
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    assert_eq!(out.must_value("uid"), uid.to_string());
+    assert_eq!(out.must_value("gid"), gid.to_string());
+    cleanup_check(&root, &b, &id, &[]);
+}
+
+#[test]
+fn exec_runs_as_the_ephemeral_user_by_default() {
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.annotation(NAME, "adm").sh("sleep 100");
+    let id = unique_id("ephexec");
+    b.write();
+    let mut cmd = command(&root);
+    cmd.arg("create").arg("--bundle").arg(b.path()).arg(&id);
+    execute(cmd).assert_code(0);
+    hostproc(&root, &["start", &id]).assert_code(0);
+    let out = hostproc(&root, &["exec", &id, "/bin/sh", "-c", "echo name=$(id -un); echo gid=$(id -gn)"]);
+    out.assert_code(0);
+    assert!(out.must_value("name").starts_with("hp"), "{}", out.dump());
+    assert_eq!(out.must_value("gid"), "adm");
+    hostproc(&root, &["delete", "--force", &id]).assert_code(0);
+    assert!(ephemeral_entries_for(&id).is_empty(), "user left after delete");
+    cleanup_check(&root, &b, &id, &[]);
+}
