@@ -12,7 +12,7 @@ mod annotations;
 mod bundle;
 mod config;
 mod console;
-mod crashpoint;
+pub mod crashpoint;
 mod env;
 mod error;
 mod id;

@@ -186,8 +186,10 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
             rustix::io::Errno::NXIO => ContainerError::Start("container init is gone; delete the container".into()),
             e => crate::error::io_err("open", &start_path)(e.into()),
         })?;
+    crate::crashpoint::hit("start-before-release");
     rustix::io::write(&start_fd, b"1").map_err(|e| crate::error::io_err("write", &start_path)(e.into()))?;
     drop(start_fd);
+    crate::crashpoint::hit("start-after-release");
     let msg = read_until_closed(&exec_fd, st.pid);
     let _ = std::fs::remove_file(&start_path);
     let _ = std::fs::remove_file(&exec_path);

@@ -120,6 +120,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32, ContainerErro
             return Err(e);
         }
     };
+    crate::crashpoint::hit("exec-after-spawn");
     if let (Some((m, name)), Some(sock)) = (&master, &o.console_socket) {
         console::send_master(sock, m, name)?;
     }

@@ -21,13 +21,16 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), Contain
         } else {
             job.signal_all(signal)?;
         }
+        crate::crashpoint::hit("kill-after-signal");
         return Ok(());
     }
     match st.live_status() {
         Status::Created | Status::Running | Status::Paused => {}
         _ => return Err(ContainerError::NotRunning),
     }
-    sig::kill(st.pid, signal).map_err(|_| ContainerError::NotRunning)
+    sig::kill(st.pid, signal).map_err(|_| ContainerError::NotRunning)?;
+    crate::crashpoint::hit("kill-after-signal");
+    Ok(())
 }
 
 /// Removes a stopped (or created) container; with `force`, from any state, also after a
@@ -67,6 +70,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     if st.init_alive() {
         let _ = sig::kill(st.pid, sig::SIGKILL);
     }
+    crate::crashpoint::hit("delete-after-kill");
     let job = &st.hostproc.job;
     // A frozen job cannot die: thaw it first.
     let _ = job.freeze(false);
