@@ -61,6 +61,9 @@ pub struct Internal {
     /// The ephemeral user made for this container, removed at delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral: Option<hostproc_identity::EphemeralUser>,
+    /// Why the container stopped, when hostproc knows (Kubernetes' term: "OOMKilled").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The process that stops the job when init exits (create/start), as (pid, start time).
     #[serde(default)]
     pub supervisor: Option<(i32, u64)>,
@@ -97,6 +100,9 @@ pub struct Public<'a> {
     pub owner: &'a str,
     #[serde(skip_serializing_if = "HashMap::is_empty")]
     pub annotations: &'a HashMap<String, String>,
+    /// hostproc's addition: why a stopped container stopped, when known ("OOMKilled").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
 }
 
 pub fn dir(root: &Path, id: &str) -> PathBuf {
@@ -157,6 +163,7 @@ impl State {
             created: &self.created,
             owner: &self.owner,
             annotations: &self.annotations,
+            reason: if status == Status::Stopped { self.hostproc.reason.as_deref() } else { None },
         }
     }
 }

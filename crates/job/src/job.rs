@@ -39,6 +39,20 @@ pub struct Stats {
     pub pids_current: Option<u64>,
     pub pids_limit: Option<u64>,
     pub oom_kills: Option<u64>,
+    pub memory_failcnt: Option<u64>,
+    pub swap_usage: Option<u64>,
+    pub swap_limit: Option<u64>,
+    pub cpu_user_ns: Option<u64>,
+    pub cpu_kernel_ns: Option<u64>,
+    pub cpu_percpu_ns: Vec<u64>,
+    pub cpu_periods: Option<u64>,
+    pub cpu_throttled_periods: Option<u64>,
+    pub cpu_throttled_ns: Option<u64>,
+    /// memory.stat, as the kernel names its fields.
+    pub memory_raw: std::collections::BTreeMap<String, u64>,
+    /// (major, minor, op, value) of bytes and of operations.
+    pub io_bytes: Vec<(u64, u64, String, u64)>,
+    pub io_ops: Vec<(u64, u64, String, u64)>,
 }
 
 fn read(path: &Path) -> io::Result<String> {
@@ -296,27 +310,84 @@ impl Job {
         let keyed = |p: PathBuf, key: &str| {
             read(&p).ok().and_then(|t| t.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse::<u64>().ok())))
         };
+        let raw = |p: PathBuf| -> std::collections::BTreeMap<String, u64> {
+            read(&p)
+                .map(|t| t.lines().filter_map(|l| l.split_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))).collect())
+                .unwrap_or_default()
+        };
         if let Some(d) = self.dir_for("memory") {
             if d.unified {
                 s.memory_usage = num(d.path.join("memory.current"));
                 s.memory_max_usage = num(d.path.join("memory.peak"));
-                s.memory_limit = num(d.path.join("memory.max"));
+                s.memory_limit = num(d.path.join("memory.max")).or(Some(u64::MAX));
                 s.oom_kills = keyed(d.path.join("memory.events"), "oom_kill ");
+                s.memory_failcnt = keyed(d.path.join("memory.events"), "max ");
+                s.swap_usage = num(d.path.join("memory.swap.current"));
+                s.swap_limit = num(d.path.join("memory.swap.max")).or(Some(u64::MAX));
             } else {
                 s.memory_usage = num(d.path.join("memory.usage_in_bytes"));
                 s.memory_max_usage = num(d.path.join("memory.max_usage_in_bytes"));
                 s.memory_limit = num(d.path.join("memory.limit_in_bytes"));
                 s.oom_kills = keyed(d.path.join("memory.oom_control"), "oom_kill ");
+                s.memory_failcnt = num(d.path.join("memory.failcnt"));
+                s.swap_usage = num(d.path.join("memory.memsw.usage_in_bytes"));
+                s.swap_limit = num(d.path.join("memory.memsw.limit_in_bytes"));
             }
+            s.memory_raw = raw(d.path.join("memory.stat"));
         }
         if let Some(d) = self.dir_for("cpuacct") {
             s.cpu_usage_ns = num(d.path.join("cpuacct.usage"));
+            s.cpu_user_ns = num(d.path.join("cpuacct.usage_user"));
+            s.cpu_kernel_ns = num(d.path.join("cpuacct.usage_sys"));
+            s.cpu_percpu_ns = read(&d.path.join("cpuacct.usage_percpu")).map(|t| t.split_whitespace().filter_map(|x| x.parse().ok()).collect()).unwrap_or_default();
         } else if let Some(d) = self.dir_for("cpu").or(self.dirs.iter().find(|d| d.unified)) {
             s.cpu_usage_ns = keyed(d.path.join("cpu.stat"), "usage_usec ").map(|u| u * 1000);
+            s.cpu_user_ns = keyed(d.path.join("cpu.stat"), "user_usec ").map(|u| u * 1000);
+            s.cpu_kernel_ns = keyed(d.path.join("cpu.stat"), "system_usec ").map(|u| u * 1000);
+        }
+        if let Some(d) = self.dir_for("cpu") {
+            let f = d.path.join("cpu.stat");
+            s.cpu_periods = keyed(f.clone(), "nr_periods ");
+            s.cpu_throttled_periods = keyed(f.clone(), "nr_throttled ");
+            s.cpu_throttled_ns = keyed(f.clone(), "throttled_time ").or_else(|| keyed(f, "throttled_usec ").map(|u| u * 1000));
         }
         if let Some(d) = self.dir_for("pids") {
             s.pids_current = num(d.path.join("pids.current"));
             s.pids_limit = num(d.path.join("pids.max"));
+        }
+        if let Some(d) = self.dir_for("blkio") {
+            let parse = |p: PathBuf| -> Vec<(u64, u64, String, u64)> {
+                read(&p)
+                    .map(|t| {
+                        t.lines()
+                            .filter_map(|l| {
+                                let f: Vec<&str> = l.split_whitespace().collect();
+                                let (maj, min) = f.first()?.split_once(':')?;
+                                Some((maj.parse().ok()?, min.parse().ok()?, f.get(1)?.to_string(), f.get(2)?.parse().ok()?))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            s.io_bytes = parse(d.path.join("blkio.throttle.io_service_bytes"));
+            s.io_ops = parse(d.path.join("blkio.throttle.io_serviced"));
+        } else if let Some(d) = self.dir_for("io") {
+            for l in read(&d.path.join("io.stat")).unwrap_or_default().lines() {
+                let mut it = l.split_whitespace();
+                let Some((maj, min)) = it.next().and_then(|x| x.split_once(':')) else { continue };
+                let (Ok(maj), Ok(min)) = (maj.parse::<u64>(), min.parse::<u64>()) else { continue };
+                for kv in it {
+                    let Some((k, v)) = kv.split_once('=') else { continue };
+                    let Ok(v) = v.parse::<u64>() else { continue };
+                    match k {
+                        "rbytes" => s.io_bytes.push((maj, min, "Read".into(), v)),
+                        "wbytes" => s.io_bytes.push((maj, min, "Write".into(), v)),
+                        "rios" => s.io_ops.push((maj, min, "Read".into(), v)),
+                        "wios" => s.io_ops.push((maj, min, "Write".into(), v)),
+                        _ => {}
+                    }
+                }
+            }
         }
         Ok(s)
     }

@@ -143,6 +143,8 @@ fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, 
             Err(_) => break,
         }
     }
+    // Read before the rest is stopped: the kernel's count of OOM kills in the job.
+    let oom = job.stats().ok().and_then(|s| s.oom_kills).unwrap_or(0) > 0;
     stop_rest(grace, job, None);
     if let Some(mut p) = points {
         p.release(Path::new(MOUNTPOINT_LOCKS));
@@ -155,6 +157,9 @@ fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, 
             Ok(Some(_g)) => {
                 if let Ok(mut st) = load_state(root, id) {
                     st.status = Status::Stopped;
+                    if oom {
+                        st.hostproc.reason = Some("OOMKilled".into());
+                    }
                     let _ = st.save(root);
                 }
                 return;

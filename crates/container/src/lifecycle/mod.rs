@@ -154,6 +154,7 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
             bind_mode: cfg.storage.mode == Mode::Bind,
             grace_ms: cfg.options.grace.as_millis() as u64,
             ephemeral: None,
+            reason: None,
             supervisor: None,
         },
     })

@@ -14,26 +14,44 @@ pub struct Args {
     id: String,
 }
 
+/// runc's stats event (`events --stats`), from the job's cgroup files.
 fn stats_event(id: &str, s: &hostproc_job::Stats) -> Value {
+    let entries = |list: &[(u64, u64, String, u64)]| -> Vec<Value> {
+        list.iter().map(|(major, minor, op, value)| json!({"major": major, "minor": minor, "op": op, "value": value})).collect()
+    };
     json!({
         "type": "stats",
         "id": id,
         "data": {
             "cpu": {
-                "usage": {"total": s.cpu_usage_ns.unwrap_or(0), "percpu": [], "kernel": 0, "user": 0},
-                "throttling": {}
+                "usage": {
+                    "total": s.cpu_usage_ns.unwrap_or(0),
+                    "percpu": s.cpu_percpu_ns,
+                    "kernel": s.cpu_kernel_ns.unwrap_or(0),
+                    "user": s.cpu_user_ns.unwrap_or(0)
+                },
+                "throttling": {
+                    "periods": s.cpu_periods.unwrap_or(0),
+                    "throttledPeriods": s.cpu_throttled_periods.unwrap_or(0),
+                    "throttledTime": s.cpu_throttled_ns.unwrap_or(0)
+                }
             },
             "memory": {
                 "usage": {
                     "limit": s.memory_limit.unwrap_or(0),
                     "usage": s.memory_usage.unwrap_or(0),
                     "max": s.memory_max_usage.unwrap_or(0),
-                    "failcnt": 0
+                    "failcnt": s.memory_failcnt.unwrap_or(0)
                 },
-                "swap": {}, "kernel": {}, "raw": {}
+                "swap": {"limit": s.swap_limit.unwrap_or(0), "usage": s.swap_usage.unwrap_or(0)},
+                "kernel": {},
+                "raw": s.memory_raw
             },
             "pids": {"current": s.pids_current.unwrap_or(s.pids.len() as u64), "limit": s.pids_limit.unwrap_or(0)},
-            "blkio": {}
+            "blkio": {
+                "ioServiceBytesRecursive": entries(&s.io_bytes),
+                "ioServicedRecursive": entries(&s.io_ops)
+            }
         }
     })
 }

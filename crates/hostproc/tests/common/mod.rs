@@ -14,6 +14,9 @@
 //! * a process is only ever killed by the pid this module started.
 #![allow(dead_code)]
 
+/// Helpers for the runc-style lifecycle tests.
+pub mod lc;
+
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
