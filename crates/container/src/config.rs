@@ -150,21 +150,7 @@ impl Config {
         } else {
             return Err(ContainerError::invalid("process.cwd", format!("{cwd_s:?} is relative; give an absolute path or $CONTAINER_SANDBOX_MOUNT_POINT/...")));
         };
-        let caps = p.capabilities().as_ref().map(|c| {
-            let conv = |s: &Option<oci_spec::runtime::Capabilities>| -> Vec<caps::Capability> {
-                s.iter()
-                    .flatten()
-                    .filter_map(|c| serde_json::to_value(c).ok()?.as_str()?.parse::<caps::Capability>().ok())
-                    .collect()
-            };
-            CapSets {
-                bounding: conv(c.bounding()),
-                effective: conv(c.effective()),
-                permitted: conv(c.permitted()),
-                inheritable: conv(c.inheritable()),
-                ambient: conv(c.ambient()),
-            }
-        });
+        let caps = p.capabilities().as_ref().map(cap_sets);
         let mut rlimits = Vec::new();
         for r in p.rlimits().iter().flatten() {
             let name = serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
@@ -203,6 +189,21 @@ impl Config {
             ephemeral_group,
             process,
         })
+    }
+}
+
+/// process.capabilities converted for the `caps` crate (unknown names were already
+/// dropped with a warning when the spec was loaded).
+pub fn cap_sets(c: &oci_spec::runtime::LinuxCapabilities) -> CapSets {
+    let conv = |s: &Option<oci_spec::runtime::Capabilities>| -> Vec<caps::Capability> {
+        s.iter().flatten().filter_map(|c| serde_json::to_value(c).ok()?.as_str()?.parse::<caps::Capability>().ok()).collect()
+    };
+    CapSets {
+        bounding: conv(c.bounding()),
+        effective: conv(c.effective()),
+        permitted: conv(c.permitted()),
+        inheritable: conv(c.inheritable()),
+        ambient: conv(c.ambient()),
     }
 }
 

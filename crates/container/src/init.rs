@@ -263,7 +263,7 @@ fn exec(cfg: &Launch, p: &Prepared) -> String {
     let prog = &cfg.process.args[0];
     if prog.contains('/') {
         let e = hostproc_sys::execve(&p.argv[0], &p.argv, &p.envp);
-        return format!("cannot execute {prog} (process.args[0]): {e}{}", hint(&e, Path::new(prog), cfg));
+        return format!("cannot execute {prog} (process.args[0]): {e}{}", hint(&e, cfg));
     }
     let mut denied = None;
     for dir in &p.search {
@@ -287,7 +287,7 @@ fn exec(cfg: &Launch, p: &Prepared) -> String {
     }
 }
 
-fn hint(e: &std::io::Error, _path: &Path, cfg: &Launch) -> String {
+fn hint(e: &std::io::Error, cfg: &Launch) -> String {
     match e.raw_os_error() {
         Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() => {
             format!(": no such file (the sandbox is at {})", cfg.sandbox.display())

@@ -126,14 +126,14 @@ impl SharedPoints {
                 .open(&create_lock)
                 .map_err(io_err("open the lock file", &create_lock))?;
             flock(&c, FlockOperation::LockExclusive).map_err(|e| io_err("lock", &create_lock)(e.into()))?;
-            self.create(lock_dir, path, is_dir, &mut f)?;
+            self.create(path, is_dir, &mut f)?;
         }
         self.held.push((path.to_path_buf(), f));
         Ok(())
     }
 
     /// Makes the missing mount point, marking it as ours first (under the creation lock).
-    fn create(&mut self, lock_dir: &Path, path: &Path, is_dir: bool, f: &mut File) -> Result<(), StorageError> {
+    fn create(&mut self, path: &Path, is_dir: bool, f: &mut File) -> Result<(), StorageError> {
         if fs::symlink_metadata(path).is_err() {
             f.write_all(MARK).map_err(io_err("write the lock file for", path))?;
             let made = if is_dir {
@@ -150,7 +150,6 @@ impl SharedPoints {
                 }
             }
         }
-        let _ = lock_dir;
         Ok(())
     }
 

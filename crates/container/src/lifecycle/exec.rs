@@ -54,12 +54,11 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32, ContainerErro
                 p.cwd().to_string_lossy().into_owned(),
                 p.terminal().unwrap_or(false),
                 p.no_new_privileges().unwrap_or(false),
-                p.capabilities().is_some(),
+                p.capabilities().as_ref().map(crate::config::cap_sets),
             )
         }
-        None => (o.args.clone(), o.env.clone(), o.cwd.clone().unwrap_or_default(), o.tty, o.no_new_privs, false),
+        None => (o.args.clone(), o.env.clone(), o.cwd.clone().unwrap_or_default(), o.tty, o.no_new_privs, None),
     };
-    let _ = caps;
     if let Some((uid, gid)) = o.user {
         identity.uid = uid;
         identity.gid = gid.unwrap_or(identity.gid);
@@ -81,7 +80,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32, ContainerErro
         args,
         env: env::build(&spec_env, &sandbox, || id_for_home.home()),
         cwd,
-        caps: None,
+        caps,
         rlimits: Vec::new(),
         no_new_privileges: nnp,
         oom_score_adj: None,
