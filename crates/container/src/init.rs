@@ -152,12 +152,13 @@ fn hold_here(hold: &Hold, mut err: std::fs::File) -> Result<std::fs::File, (std:
         Ok(f) => f,
         Err(e) => return Err((err, format!("cannot open {}: {e}", exec.display()))),
     };
+    // `create` returns once it reads "R"; init must outlive it, so the parent-death signal
+    // goes first (if `create` already died, the signal has ended us and nothing is lost).
+    let _ = hostproc_sys::set_parent_death_signal(0);
     if err.write_all(b"R").is_err() {
         hostproc_sys::exit_immediately(1);
     }
     drop(err);
-    // `create` returns now; init must outlive it.
-    let _ = hostproc_sys::set_parent_death_signal(0);
     let mut b = [0u8; 1];
     loop {
         match start_f.read(&mut b) {
@@ -263,6 +264,18 @@ fn exec(cfg: &Launch, p: &Prepared) -> String {
     let prog = &cfg.process.args[0];
     if prog.contains('/') {
         let e = hostproc_sys::execve(&p.argv[0], &p.argv, &p.envp);
+        // An absolute path the host lacks is looked up in the sandbox too, as hcsshim does
+        // (an image's `/pause` is `$CONTAINER_SANDBOX_MOUNT_POINT/pause` here).
+        if prog.starts_with('/') && e.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error()) && !prog.starts_with(&*cfg.sandbox.to_string_lossy()) {
+            let inside = format!("{}{prog}", cfg.sandbox.to_string_lossy().trim_end_matches('/'));
+            if let Ok(c) = CString::new(inside.clone()) {
+                let e2 = hostproc_sys::execve(&c, &p.argv, &p.envp);
+                if e2.raw_os_error() != Some(rustix::io::Errno::NOENT.raw_os_error()) {
+                    return format!("cannot execute {inside} (process.args[0] {prog:?}): {e2}{}", hint(&e2, cfg));
+                }
+            }
+            return format!("cannot execute {prog} (process.args[0]): no such file on the host nor at {inside} in the sandbox");
+        }
         return format!("cannot execute {prog} (process.args[0]): {e}{}", hint(&e, cfg));
     }
     let mut denied = None;

@@ -45,7 +45,8 @@ pub struct Cli {
     command: Command,
 }
 
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\ncommit: ", env!("HOSTPROC_COMMIT"), "\nspec: 1.3.0");
+// clap prints "<name> <version>": this makes runc's "hostproc version X.Y.Z".
+const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\ncommit: ", env!("HOSTPROC_COMMIT"), "\nspec: 1.3.0");
 
 #[derive(Subcommand)]
 enum Command {
@@ -82,6 +83,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `hostproc state ID | head` should end quietly, as runc does, not panic on EPIPE.
+    hostproc_sys::default_sigpipe();
     let cli = Cli::parse();
     if let Err(e) = logging::init(cli.log.as_deref(), &cli.log_format, cli.debug) {
         eprintln!("hostproc: {e}");

@@ -35,7 +35,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const HOSTPROC: &str = env!("CARGO_BIN_EXE_hostproc");
-const MAKE_IMAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/containerd/make-image.sh");
+const MAKE_IMAGE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/containerd/make-image.sh"
+);
 const NAMESPACE: &str = "hptest";
 const IMAGE: &str = "hptest.local/hostproc/hello:v1";
 /// Hang guard for one ctr command. Generous: other tests' bind-mode containers running in
@@ -178,10 +181,15 @@ fn join_cgroup(base: &str, rel: &str) -> String {
 fn assert_in_job(payload_cgroups: &str, rel: &str, context: &str) {
     let own = own_cgroups();
     let theirs = parse_cgroups(payload_cgroups);
-    assert!(!theirs.is_empty(), "{context}: no /proc/self/cgroup printed");
+    assert!(
+        !theirs.is_empty(),
+        "{context}: no /proc/self/cgroup printed"
+    );
     let mut in_job = 0;
     for (ctrl, path) in &theirs {
-        let Some((_, mine)) = own.iter().find(|(c, _)| c == ctrl) else { continue };
+        let Some((_, mine)) = own.iter().find(|(c, _)| c == ctrl) else {
+            continue;
+        };
         if ctrl.contains("name=") {
             // Named hierarchies (name=systemd) hold no controller; hostproc may leave them.
             continue;
@@ -194,7 +202,10 @@ fn assert_in_job(payload_cgroups: &str, rel: &str, context: &str) {
         );
         in_job += 1;
     }
-    assert!(in_job > 0, "{context}: no hierarchy compared:\n{payload_cgroups}");
+    assert!(
+        in_job > 0,
+        "{context}: no hierarchy compared:\n{payload_cgroups}"
+    );
 }
 
 /// Every directory named `name` below /sys/fs/cgroup (following no symlinks).
@@ -431,8 +442,7 @@ disabled_plugins = [
                     return true;
                 }
             }
-            me.sock.exists()
-                && execute(me.ctr_cmd(&["version"]), Duration::from_secs(10)).ok()
+            me.sock.exists() && execute(me.ctr_cmd(&["version"]), Duration::from_secs(10)).ok()
         });
         let exited = matches!(me.child.as_mut().map(|c| c.try_wait()), Some(Ok(Some(_))));
         assert!(
@@ -461,7 +471,12 @@ disabled_plugins = [
     #[track_caller]
     fn ctr_ok(&self, args: &[&str]) -> Out {
         let o = self.ctr(args);
-        assert!(o.ok(), "ctr {args:?} failed:\n{}\n{}", o.dump(), self.diagnostics(None));
+        assert!(
+            o.ok(),
+            "ctr {args:?} failed:\n{}\n{}",
+            o.dump(),
+            self.diagnostics(None)
+        );
         o
     }
 
@@ -469,7 +484,10 @@ disabled_plugins = [
         let log = fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         let from = lines.len().saturating_sub(n);
-        format!("--- containerd.log (last {n} lines) ---\n{}", lines[from..].join("\n"))
+        format!(
+            "--- containerd.log (last {n} lines) ---\n{}",
+            lines[from..].join("\n")
+        )
     }
 
     /// The shim's bundle directory of a container (holds config.json and log.json).
@@ -553,7 +571,10 @@ disabled_plugins = [
         let quick = Duration::from_secs(30);
         let tasks = execute(self.ctr_cmd(&["task", "ls", "-q"]), quick);
         for id in tasks.stdout.split_whitespace() {
-            let _ = execute(self.ctr_cmd(&["task", "kill", "-a", "-s", "SIGKILL", id]), quick);
+            let _ = execute(
+                self.ctr_cmd(&["task", "kill", "-a", "-s", "SIGKILL", id]),
+                quick,
+            );
             let _ = execute(self.ctr_cmd(&["task", "delete", "--force", id]), quick);
         }
         let cs = execute(self.ctr_cmd(&["container", "ls", "-q"]), quick);
@@ -639,7 +660,10 @@ fn assert_nothing_left(cd: &Containerd, id: &str, cgroup_parent: &str) {
         .iter()
         .filter(|p| {
             fs::read_dir(p)
-                .map(|rd| rd.flatten().any(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)))
+                .map(|rd| {
+                    rd.flatten()
+                        .any(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                })
                 .unwrap_or(false)
         })
         .collect();
@@ -654,9 +678,17 @@ fn assert_nothing_left(cd: &Containerd, id: &str, cgroup_parent: &str) {
         shims.iter().map(|&p| (p, cmdline(p))).collect::<Vec<_>>()
     );
     let mine = mountinfo_lines_with(&cd.dir.display().to_string());
-    assert!(mine.is_empty(), "mounts under the test's directory left:\n{}", mine.join("\n"));
+    assert!(
+        mine.is_empty(),
+        "mounts under the test's directory left:\n{}",
+        mine.join("\n")
+    );
     let hpc = hpc_mounts();
-    assert!(hpc.is_empty(), "mounts at /hpc left on the host:\n{}", hpc.join("\n"));
+    assert!(
+        hpc.is_empty(),
+        "mounts at /hpc left on the host:\n{}",
+        hpc.join("\n")
+    );
     let root = cd.runc_root();
     let entries: Vec<String> = fs::read_dir(&root)
         .map(|rd| {
@@ -675,7 +707,9 @@ fn assert_nothing_left(cd: &Containerd, id: &str, cgroup_parent: &str) {
 fn read_pid(path: &Path, timeout: Duration) -> Option<i32> {
     let mut pid = None;
     wait_until(timeout, || {
-        pid = fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok());
+        pid = fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
         pid.is_some()
     });
     pid
@@ -707,7 +741,13 @@ fn start_detached(cd: &Containerd, id: &str, cgroup: &str) -> (Proc, Vec<Proc>) 
     );
     let mut args: Vec<String> = vec!["run".into(), "--detach".into(), "--null-io".into()];
     args.extend(cd.run_args(cgroup));
-    args.extend([IMAGE.into(), id.into(), "/bin/sh".into(), "-c".into(), script]);
+    args.extend([
+        IMAGE.into(),
+        id.into(),
+        "/bin/sh".into(),
+        "-c".into(),
+        script,
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = cd.ctr(&args);
     assert!(
@@ -717,8 +757,12 @@ fn start_detached(cd: &Containerd, id: &str, cgroup: &str) -> (Proc, Vec<Proc>) 
         cd.diagnostics(Some(id))
     );
     let t = Duration::from_secs(30);
-    let init = read_pid(&out.join("init"), t)
-        .unwrap_or_else(|| panic!("{id}: the payload never started\n{}", cd.diagnostics(Some(id))));
+    let init = read_pid(&out.join("init"), t).unwrap_or_else(|| {
+        panic!(
+            "{id}: the payload never started\n{}",
+            cd.diagnostics(Some(id))
+        )
+    });
     let mut bg = Vec::new();
     for f in ["bg1", "bg2", "bg3"] {
         let pid = read_pid(&out.join(f), t)
@@ -770,7 +814,12 @@ fn assert_all_stopped(cd: &Containerd, id: &str, procs: &[Proc], how: &str) {
 /// (ctr 1.6 warns `task ID exit with non-zero exit code N` and exits 0).
 fn delete_task(cd: &Containerd, id: &str) -> i32 {
     let o = cd.ctr(&["task", "delete", id]);
-    assert!(o.ok(), "ctr task delete {id}:\n{}\n{}", o.dump(), cd.diagnostics(Some(id)));
+    assert!(
+        o.ok(),
+        "ctr task delete {id}:\n{}\n{}",
+        o.dump(),
+        cd.diagnostics(Some(id))
+    );
     cd.ctr_ok(&["container", "delete", id]);
     let marker = "exit with non-zero exit code ";
     o.stderr
@@ -791,7 +840,9 @@ fn delete_task(cd: &Containerd, id: &str) -> i32 {
 
 #[test]
 fn containerd_runs_hostprocess_containers() {
-    let Some(cd) = Containerd::start() else { return };
+    let Some(cd) = Containerd::start() else {
+        return;
+    };
     import_image(&cd);
 
     let tag = format!("{}", std::process::id());
@@ -815,24 +866,65 @@ fn containerd_runs_hostprocess_containers() {
                       exit 7";
         let mut args: Vec<String> = vec!["run".into(), "--rm".into()];
         args.extend(cd.run_args(&cgroup));
-        args.extend([IMAGE.into(), id.clone(), "/bin/sh".into(), "-c".into(), script.into()]);
+        args.extend([
+            IMAGE.into(),
+            id.clone(),
+            "/bin/sh".into(),
+            "-c".into(),
+            script.into(),
+        ]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = cd.ctr(&args);
         let diag = || format!("{}\n{}", o.dump(), cd.diagnostics(Some(&id)));
         assert!(!o.timed_out, "ctr run --rm hung:\n{}", diag());
-        assert_eq!(o.code, Some(7), "ctr run --rm must exit with the payload's status 7:\n{}", diag());
-        assert_eq!(o.value("pidns").as_deref(), Some(host_pid_ns.as_str()), "host PID namespace:\n{}", diag());
-        assert_eq!(o.value("netns").as_deref(), Some(host_net_ns.as_str()), "host network namespace:\n{}", diag());
+        assert_eq!(
+            o.code,
+            Some(7),
+            "ctr run --rm must exit with the payload's status 7:\n{}",
+            diag()
+        );
+        assert_eq!(
+            o.value("pidns").as_deref(),
+            Some(host_pid_ns.as_str()),
+            "host PID namespace:\n{}",
+            diag()
+        );
+        assert_eq!(
+            o.value("netns").as_deref(),
+            Some(host_net_ns.as_str()),
+            "host network namespace:\n{}",
+            diag()
+        );
         let sandbox = o.value("sandbox").unwrap_or_default();
-        assert_eq!(sandbox, "/hpc", "CONTAINER_SANDBOX_MOUNT_POINT (bind mode default):\n{}", diag());
-        assert_eq!(o.value("file").as_deref(), Some("file from the image"), "{}", diag());
+        assert_eq!(
+            sandbox,
+            "/hpc",
+            "CONTAINER_SANDBOX_MOUNT_POINT (bind mode default):\n{}",
+            diag()
+        );
+        assert_eq!(
+            o.value("file").as_deref(),
+            Some("file from the image"),
+            "{}",
+            diag()
+        );
         assert!(
             o.stdout.contains("hello from the image, sandbox=/hpc"),
             "the image's script did not run:\n{}",
             diag()
         );
-        assert_eq!(o.value("tool").as_deref(), Some("hpc-tool a b"), "sandbox bin dir on PATH:\n{}", diag());
-        assert_eq!(o.value("from_image").as_deref(), Some("yes"), "the image's Env:\n{}", diag());
+        assert_eq!(
+            o.value("tool").as_deref(),
+            Some("hpc-tool a b"),
+            "sandbox bin dir on PATH:\n{}",
+            diag()
+        );
+        assert_eq!(
+            o.value("from_image").as_deref(),
+            Some("yes"),
+            "the image's Env:\n{}",
+            diag()
+        );
         let cg = o
             .stdout
             .split("cgroups-begin\n")
@@ -870,10 +962,25 @@ fn containerd_runs_hostprocess_containers() {
              echo cgroups-begin; cat /proc/self/cgroup; echo cgroups-end; exit 3",
         ]);
         let diag = || format!("{}\n{}", o.dump(), cd.diagnostics(Some(&id)));
-        assert_eq!(o.code, Some(3), "ctr task exec must exit with the process's status:\n{}", diag());
-        assert_eq!(o.value("pidns").as_deref(), Some(host_pid_ns.as_str()), "{}", diag());
+        assert_eq!(
+            o.code,
+            Some(3),
+            "ctr task exec must exit with the process's status:\n{}",
+            diag()
+        );
+        assert_eq!(
+            o.value("pidns").as_deref(),
+            Some(host_pid_ns.as_str()),
+            "{}",
+            diag()
+        );
         assert_eq!(o.value("sandbox").as_deref(), Some("/hpc"), "{}", diag());
-        assert_eq!(o.value("file").as_deref(), Some("file from the image"), "{}", diag());
+        assert_eq!(
+            o.value("file").as_deref(),
+            Some("file from the image"),
+            "{}",
+            diag()
+        );
         let cg = o
             .stdout
             .split("cgroups-begin\n")
@@ -897,7 +1004,10 @@ fn containerd_runs_hostprocess_containers() {
         all.extend(bg.iter().copied());
         assert_all_stopped(&cd, &id, &all, "ctr task kill (SIGTERM)");
         let code = delete_task(&cd, &id);
-        assert_eq!(code, 143, "exit status of an init ended by SIGTERM (128+15)");
+        assert_eq!(
+            code, 143,
+            "exit status of an init ended by SIGTERM (128+15)"
+        );
         assert_nothing_left(&cd, &id, &parent);
     }
 
@@ -917,9 +1027,17 @@ fn containerd_runs_hostprocess_containers() {
 
     // Nothing of ours is left in containerd either.
     let tasks = cd.ctr_ok(&["task", "ls", "-q"]);
-    assert!(tasks.stdout.trim().is_empty(), "tasks left: {}", tasks.stdout);
+    assert!(
+        tasks.stdout.trim().is_empty(),
+        "tasks left: {}",
+        tasks.stdout
+    );
     let cs = cd.ctr_ok(&["container", "ls", "-q"]);
-    assert!(cs.stdout.trim().is_empty(), "containers left: {}", cs.stdout);
+    assert!(
+        cs.stdout.trim().is_empty(),
+        "containers left: {}",
+        cs.stdout
+    );
     assert!(
         cgroup_dirs_named(&parent).is_empty(),
         "the cgroup parent {parent} is left: {:?}",

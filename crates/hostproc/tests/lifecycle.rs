@@ -319,19 +319,24 @@ fn delete_running_without_force_fails() {
     );
     assert_eq!(c.status(), "running");
     assert!(pid_alive(pid));
-    // A created container is not stopped either.
-    let id2 = unique_id("delcr");
-    let c2 = Ctr::new(&root, &id2);
-    let b2 = staying_bundle();
-    c2.create(&b2, &[]).assert_code(0);
-    let out = c2.delete();
-    out.assert_error();
-    assert_stderr_contains(
-        &out,
-        &format!("cannot delete container {id2} that is not stopped: created"),
-    );
     finish(&c, &b);
-    finish(&c2, &b2);
+}
+
+/// As runc does, delete without --force removes a created (never started) container: its
+/// held init is killed and nothing is left.
+#[test]
+fn delete_created_without_force_removes_it() {
+    let root = Root::new();
+    let b = staying_bundle();
+    let id = unique_id("delcr");
+    let c = Ctr::new(&root, &id);
+    c.create(&b, &[]).assert_code(0);
+    let init = c.pid();
+    c.delete().assert_code(0);
+    assert!(wait_pid_gone(init, secs(10)), "the held init {init} survived delete");
+    assert!(!c.payload_out().contains("payload-ran"), "delete started the payload");
+    c.cmd("state", &[]).assert_error();
+    cleanup_check(&root, &b, &id, &[]);
 }
 
 /// delete --force works from created, running, paused and stopped, and for an unknown id.
@@ -1064,10 +1069,11 @@ fn create_preserve_fds() {
         .stdin(Stdio::null())
         .stdout(fs::File::create(&c.out).unwrap())
         .stderr(fs::File::create(&c.err).unwrap());
-    // SAFETY: dup2 in the forked child before exec; async-signal-safe.
+    // SAFETY: dup2/fcntl in the forked child before exec; async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 {
+            // dup2 onto itself keeps close-on-exec: clear it explicitly.
+            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -1141,7 +1147,14 @@ fn parallel_create_same_id() {
     let job: Vec<i32> = processes_in_cgroup(&id).into_iter().filter(|p| pid_alive(*p)).collect();
     assert_eq!(job, vec![pid], "only the winner's init may be in the job");
     c.start().assert_code(0);
-    c.expect_out("payload-ran", secs(10));
+    assert_eq!(c.status(), "running");
+    let (_, s) = results.iter().find(|(o, _)| o.code == Some(0)).unwrap();
+    // The winner's stdout (its payload's too) is its own scratch file.
+    let out = s.path().join("1.out");
+    assert!(
+        wait_until(secs(10), || read_trim(&out).contains("payload-ran")),
+        "the winner's payload never ran"
+    );
     finish(&c, &b);
 }
 

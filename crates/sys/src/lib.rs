@@ -162,6 +162,13 @@ pub fn reset_signal_dispositions() {
     }
 }
 
+/// Restores SIGPIPE's default action (Rust's runtime ignores it), so a closed stdout ends
+/// the command quietly.
+pub fn default_sigpipe() {
+    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 /// `sigtimedwait(2)` on a blocked set: the signal number, or `None` on timeout.
 pub fn wait_signal(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<i32>> {
     let ts = timeout.map(|d| libc::timespec {
