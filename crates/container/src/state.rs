@@ -124,18 +124,32 @@ impl State {
     /// Writes the state atomically.
     pub fn save(&self, root: &Path) -> Result<(), ContainerError> {
         let d = dir(root, &self.id);
-        let tmp = d.join("state.json.tmp");
+        // A name of our own, made fresh (O_EXCL, never through a symlink): a file or link
+        // planted there is removed, not followed.
+        let tmp = d.join(format!(".state.json.{}", hostproc_sys::getpid()));
         let body = serde_json::to_vec(self).expect("state serializes");
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&tmp)
-            .map_err(io_err("write the state file", &tmp))?;
-        f.write_all(&body).map_err(io_err("write the state file", &tmp))?;
-        fs::rename(&tmp, d.join("state.json")).map_err(io_err("write the state file", d.join("state.json")))
+        let open = || {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&tmp)
+        };
+        let mut f = match open() {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let _ = fs::remove_file(&tmp);
+                open()
+            }
+            r => r,
+        }
+        .map_err(io_err("write the state file", &tmp))?;
+        let written = f.write_all(&body).map_err(io_err("write the state file", &tmp));
+        let renamed = written.and_then(|()| fs::rename(&tmp, d.join("state.json")).map_err(io_err("write the state file", d.join("state.json"))));
+        if renamed.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        renamed
     }
 
     /// The status as it is now: a created or running container whose init is gone (or

@@ -40,10 +40,13 @@ impl Ephemeral {
 
 /// Serializes hostproc's own useradd/userdel calls: the shadow tools' lock retries with a
 /// one-second sleep when contended, while a flock hands over at once.
-const TOOL_LOCK: &str = "/run/hostproc/userdb.lock";
+const TOOL_LOCK: &str = "/run/lock/hostproc/userdb.lock";
 
 fn tool_lock() -> Option<File> {
-    let _ = std::fs::create_dir_all("/run/hostproc");
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create("/run/lock/hostproc");
+    }
     let f = OpenOptions::new().write(true).create(true).mode(0o600).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(TOOL_LOCK).ok()?;
     flock(&f, FlockOperation::LockExclusive).ok()?;
     Some(f)

@@ -12,6 +12,8 @@ pub enum JobError {
     BadPath(String),
     #[error("cannot create the job's cgroup {path}: {source}")]
     Create { path: PathBuf, source: io::Error },
+    #[error("cannot create the job's cgroup {path}: a parent's cgroup.max.depth or cgroup.max.descendants forbids another cgroup there; raise that limit or place the job elsewhere (linux.cgroupsPath)")]
+    Limited { path: PathBuf },
     #[error("cgroup {path} already exists and holds processes: another container uses this cgroupsPath; choose another linux.cgroupsPath")]
     InUse { path: PathBuf },
     #[error("cannot put process {pid} into the job's cgroup {path}: {source}")]

@@ -410,10 +410,12 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
         let mut cur = d.stop.clone();
         let mut res = Ok(());
         let comps: Vec<_> = rel.components().collect();
+        let mut created = Vec::new();
         for (i, c) in comps.iter().enumerate() {
             cur.push(c);
             match fs::create_dir(&cur) {
                 Ok(()) => {
+                    created.push(cur.clone());
                     if d.unified {
                         enable_controllers(&cur, &d.controllers, i + 1 < comps.len());
                     }
@@ -432,6 +434,12 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
                 }
             }
         }
+        if res.is_err() {
+            // Nothing half-made: the levels this attempt created go again.
+            for p in created.iter().rev() {
+                let _ = fs::remove_dir(p);
+            }
+        }
         match res {
             Ok(()) => {
                 if !d.unified && d.controllers.iter().any(|c| c == "cpuset") {
@@ -446,6 +454,9 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
                 return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 4 => continue,
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::AGAIN.raw_os_error()) => {
+                return Err(JobError::Limited { path: d.path.clone() })
+            }
             Err(e) => return Err(create_err(e)),
         }
     }

@@ -84,7 +84,10 @@ impl SharedPoints {
     /// directories or, where `is_dir` is false, as empty files) and holds it for this
     /// container until `release`.
     pub fn acquire(lock_dir: &Path, paths: &[(PathBuf, bool)]) -> Result<SharedPoints, StorageError> {
-        fs::create_dir_all(lock_dir).map_err(io_err("create the lock directory", lock_dir))?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(lock_dir).map_err(io_err("create the lock directory", lock_dir))?;
+        }
         let mut me = SharedPoints::default();
         for (path, is_dir) in paths {
             // Missing parents first, each as a shared point of its own.

@@ -27,8 +27,9 @@ use crate::crashpoint::hit as crash;
 use crate::ContainerError;
 
 /// Host-wide: mount points such as `/hpc` are shared by every container on the host,
-/// whatever state root each uses, so their lock files live in one place.
-pub const MOUNTPOINT_LOCKS: &str = "/run/hostproc/mountpoints";
+/// whatever state root each uses, so their lock files live in one place, outside any
+/// state root (where they could collide with a container id).
+pub const MOUNTPOINT_LOCKS: &str = "/run/lock/hostproc/mountpoints";
 
 /// The container's lock: an exclusive `flock` on its state directory, so commands on one
 /// container are serialized and different containers run in parallel.

@@ -97,8 +97,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     if let Some(user) = &st.hostproc.ephemeral {
         hostproc_identity::release(user, None).map_err(|e| ContainerError::invalid("ephemeral user", e.to_string()))?;
     }
-    std::fs::remove_dir_all(state::dir(root, id)).map_err(crate::error::io_err("remove the state directory", state::dir(root, id)))?;
-    Ok(())
+    // A concurrent delete of the same id may have finished first: gone is gone.
+    match std::fs::remove_dir_all(state::dir(root, id)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(crate::error::io_err("remove the state directory", state::dir(root, id))(e)),
+        _ => Ok(()),
+    }
 }
 
 fn running(root: &Path, id: &str) -> Result<state::State, ContainerError> {

@@ -1,0 +1,330 @@
+//! Concurrency: hundreds of create/start/kill/delete/state/list calls at once over a few
+//! dozen ids, with collisions. One create of an id wins and the others get "already
+//! exists"; no command fails for a reason other than the container's real state (every
+//! failure's message is classified; anything else fails the test and is printed); `list`
+//! never fails or warns; a final `list -q` matches the state directories that exist; and
+//! after `delete --force` of every id nothing is left.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// One call: the command line after `--root ROOT`, and what came of it.
+#[derive(Debug, Clone)]
+struct Call {
+    args: Vec<String>,
+    code: Option<i32>,
+    signal: Option<i32>,
+    stderr: String,
+    stdout: String,
+    timed_out: bool,
+}
+
+impl Call {
+    fn verb(&self) -> &str {
+        &self.args[0]
+    }
+    fn id(&self) -> Option<&str> {
+        match self.verb() {
+            "list" => None,
+            "kill" => Some(&self.args[1]),
+            "delete" => self.args.last().map(String::as_str),
+            "create" => self.args.last().map(String::as_str),
+            _ => Some(&self.args[1]),
+        }
+    }
+    fn show(&self) -> String {
+        format!(
+            "hostproc {} -> code {:?} signal {:?}{}\n  stderr: {}\n  stdout: {}",
+            self.args.join(" "),
+            self.code,
+            self.signal,
+            if self.timed_out { " TIMED OUT" } else { "" },
+            self.stderr.trim(),
+            self.stdout.trim()
+        )
+    }
+}
+
+/// Runs every command line at once (all released by one barrier) and returns the
+/// results in order. Stdout and stderr go to files: a created payload inherits them.
+fn all_at_once(root: &Root, lines: Vec<Vec<String>>) -> Vec<Call> {
+    let scratch = tempdir();
+    let barrier = Arc::new(Barrier::new(lines.len()));
+    let handles: Vec<_> = lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, args)| {
+            let barrier = barrier.clone();
+            let root = root.path().to_path_buf();
+            let out = scratch.path().join(format!("{i}.out"));
+            let err = scratch.path().join(format!("{i}.err"));
+            thread::spawn(move || {
+                let mut cmd = Command::new(HOSTPROC);
+                cmd.arg("--root").arg(&root).args(&args);
+                cmd.stdin(Stdio::null());
+                cmd.stdout(Stdio::from(fs::File::create(&out).unwrap()));
+                cmd.stderr(Stdio::from(fs::File::create(&err).unwrap()));
+                cmd.env_remove("HOSTPROC_CRASH_AT");
+                barrier.wait();
+                let started = Instant::now();
+                let mut child = cmd.spawn().expect("spawn hostproc");
+                let mut timed_out = false;
+                let status = loop {
+                    match child.try_wait() {
+                        Ok(Some(s)) => break Some(s),
+                        Ok(None) if started.elapsed() > TIMEOUT => {
+                            timed_out = true;
+                            let _ = child.kill();
+                            break child.wait().ok();
+                        }
+                        Ok(None) => thread::sleep(Duration::from_millis(10)),
+                        Err(_) => break None,
+                    }
+                };
+                Call {
+                    args,
+                    code: status.and_then(|s| s.code()),
+                    signal: status.and_then(|s| s.signal()),
+                    stdout: fs::read_to_string(&out).unwrap_or_default(),
+                    stderr: fs::read_to_string(&err).unwrap_or_default(),
+                    timed_out,
+                }
+            })
+        })
+        .collect();
+    let calls = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    drop(scratch);
+    calls
+}
+
+/// Why a failed call failed, if it is a reason the container's real state explains.
+fn allowed_failure(c: &Call) -> bool {
+    let e = c.stderr.to_lowercase();
+    let any = |pats: &[&str]| pats.iter().any(|p| e.contains(p));
+    if c.code != Some(1) || c.timed_out {
+        return false;
+    }
+    match c.verb() {
+        "create" => any(&["already exists"]),
+        "start" => any(&["does not exist", "cannot start", "init is gone"]),
+        "kill" => any(&["does not exist", "not running"]),
+        "delete" if c.args.iter().any(|a| a == "--force") => false,
+        "delete" => any(&["does not exist", "not stopped"]),
+        "state" => any(&["does not exist"]),
+        _ => false,
+    }
+}
+
+/// A small deterministic shuffle (xorshift), so a failure can be replayed.
+fn shuffle<T>(v: &mut [T], mut seed: u64) {
+    for i in (1..v.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        v.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+}
+
+fn s(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|p| p.to_string()).collect()
+}
+
+fn state_dirs(root: &Path) -> BTreeSet<String> {
+    fs::read_dir(root)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn hundreds_of_calls_over_two_dozen_ids() {
+    const IDS: usize = 24;
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 60").grace("1s");
+    b.write();
+    let bundle = b.path().to_str().unwrap().to_owned();
+    let ids: Vec<String> = (0..IDS).map(|i| unique_id(&format!("cc{i}"))).collect();
+    let mut problems: Vec<String> = Vec::new();
+
+    // Phase 1: four creates of every id at once, with starts, states, kills and lists in
+    // between; no deletes, so exactly one create of each id wins.
+    let mut lines = Vec::new();
+    for id in &ids {
+        for _ in 0..4 {
+            lines.push(s(&["create", "--bundle", &bundle, id]));
+        }
+        lines.push(s(&["start", id]));
+        lines.push(s(&["state", id]));
+    }
+    for i in 0..12 {
+        lines.push(if i % 2 == 0 { s(&["list"]) } else { s(&["list", "--format", "json"]) });
+    }
+    for id in ids.iter().step_by(4) {
+        lines.push(s(&["kill", id, "KILL"]));
+    }
+    shuffle(&mut lines, 0x9e37_79b9_7f4a_7c15);
+    let n1 = lines.len();
+    let phase1 = all_at_once(&root, lines);
+
+    let mut wins: BTreeMap<&str, usize> = ids.iter().map(|i| (i.as_str(), 0)).collect();
+    for c in &phase1 {
+        if c.verb() == "create" && c.code == Some(0) {
+            *wins.get_mut(c.id().unwrap()).unwrap() += 1;
+        }
+    }
+    for (id, n) in &wins {
+        if *n != 1 {
+            problems.push(format!("phase 1: {n} creates of {id} succeeded (want exactly 1)"));
+        }
+    }
+
+    // Phase 2: everything at once: creates again (collisions with the live ones), starts,
+    // kills, deletes (plain and forced), states, lists.
+    let mut lines = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        lines.push(s(&["create", "--bundle", &bundle, id]));
+        lines.push(s(&["start", id]));
+        lines.push(s(&["start", id]));
+        lines.push(s(&["state", id]));
+        lines.push(s(&["kill", id, "TERM"]));
+        lines.push(s(&["delete", id]));
+        if n % 3 == 0 {
+            lines.push(s(&["delete", "--force", id]));
+        }
+        if n % 2 == 0 {
+            lines.push(s(&["kill", "--all", id, "KILL"]));
+        }
+    }
+    for i in 0..12 {
+        lines.push(if i % 2 == 0 { s(&["list", "-q"]) } else { s(&["list", "--format", "json"]) });
+    }
+    shuffle(&mut lines, 0x2545_f491_4f6c_dd1d);
+    let n2 = lines.len();
+    let phase2 = all_at_once(&root, lines);
+    assert!(n1 + n2 >= 300, "only {} calls", n1 + n2);
+
+    // Every failure has a reason the container's state explains; list never fails or
+    // warns and prints valid JSON.
+    for (phase, calls) in [("phase 1", &phase1), ("phase 2", &phase2)] {
+        for c in calls.iter() {
+            if c.verb() == "list" {
+                let ok = c.code == Some(0)
+                    && c.stderr.trim().is_empty()
+                    && (!c.args.contains(&"json".to_string()) || serde_json::from_str::<serde_json::Value>(&c.stdout).is_ok());
+                if !ok {
+                    problems.push(format!("{phase}: list failed, warned or printed bad JSON: {}\n  stdout: {}", c.show(), c.stdout.trim()));
+                }
+                continue;
+            }
+            if c.code == Some(0) {
+                continue;
+            }
+            if !allowed_failure(c) {
+                problems.push(format!("{phase}: unexplained failure: {}", c.show()));
+            }
+        }
+    }
+
+    // Let the supervisors record the deaths, then the final list matches the state dirs.
+    thread::sleep(Duration::from_millis(300));
+    let listed = hostproc(&root, &["list", "-q"]);
+    listed.assert_code(0);
+    let listed: BTreeSet<String> = listed.stdout.lines().map(str::to_owned).collect();
+    let dirs = state_dirs(root.path());
+    if listed != dirs {
+        problems.push(format!("final list -q {listed:?} does not match the state directories {dirs:?}"));
+    }
+    for id in &listed {
+        let st = hostproc(&root, &["state", id]);
+        if st.code != Some(0) || serde_json::from_str::<serde_json::Value>(&st.stdout).is_err() {
+            problems.push(format!("listed {id} but its state fails:\n{}", st.dump()));
+        }
+    }
+
+    // Clean up everything, then nothing may be left.
+    for id in &ids {
+        let d = hostproc(&root, &["delete", "--force", id]);
+        if d.code != Some(0) {
+            problems.push(format!("delete --force {id} failed:\n{}", d.dump()));
+        }
+    }
+    let left = hostproc(&root, &["list", "-q"]);
+    left.assert_code(0);
+    if !left.stdout.trim().is_empty() {
+        problems.push(format!("after delete --force of every id, list -q still shows:\n{}", left.stdout));
+    }
+    for id in &ids {
+        for pid in processes_in_cgroup(id) {
+            if !wait_pid_gone(pid, Duration::from_secs(10)) {
+                problems.push(format!("process {pid} of {id} left"));
+            }
+        }
+    }
+    let summary = |calls: &[Call]| {
+        let mut m: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for c in calls {
+            let e = m.entry(c.verb().to_owned()).or_default();
+            if c.code == Some(0) {
+                e.0 += 1
+            } else {
+                e.1 += 1
+            }
+        }
+        format!("{m:?}")
+    };
+    eprintln!("phase 1: {n1} calls {}; phase 2: {n2} calls {} as (ok, failed)", summary(&phase1), summary(&phase2));
+    assert!(
+        problems.is_empty(),
+        "{} problems (phase 1: {n1} calls {}, phase 2: {n2} calls {} as (ok, failed)):\n{}",
+        problems.len(),
+        summary(&phase1),
+        summary(&phase2),
+        problems.join("\n")
+    );
+    for id in &ids {
+        cleanup_check(&root, &b, id, &[]);
+    }
+}
+
+/// Many `run`s of the same id at once: exactly one runs the payload, the others fail
+/// with "already exists" and do not disturb it; then nothing is left.
+#[test]
+fn colliding_runs_of_one_id() {
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.sh("echo ran; sleep 1");
+    b.write();
+    let bundle = b.path().to_str().unwrap().to_owned();
+    let id = unique_id("runcoll");
+    let lines: Vec<Vec<String>> = (0..30).map(|_| s(&["run", "--bundle", &bundle, &id])).collect();
+    let calls = all_at_once(&root, lines);
+    let ok: Vec<&Call> = calls.iter().filter(|c| c.code == Some(0)).collect();
+    let bad: Vec<String> = calls
+        .iter()
+        .filter(|c| c.code != Some(0) && !(c.code == Some(1) && c.stderr.contains("already exists")))
+        .map(Call::show)
+        .collect();
+    assert!(bad.is_empty(), "runs failing for another reason than \"already exists\":\n{}", bad.join("\n"));
+    // A later run may win again after the first ended: at least one, and every winner ran
+    // the payload to its end.
+    assert!(!ok.is_empty(), "no run of {id} succeeded");
+    for c in &ok {
+        assert!(c.stdout.contains("ran"), "a successful run printed nothing: {}", c.show());
+    }
+    cleanup_check(&root, &b, &id, &[]);
+}
