@@ -52,6 +52,21 @@ fn tool_lock() -> Option<File> {
     Some(f)
 }
 
+/// Runs a shadow tool (useradd, userdel) under our lock, with a clean environment.
+fn shadow_tool(what: &'static str, tool: &str, args: &[&str], name: &str) -> Result<(), IdentityError> {
+    let _guard = tool_lock();
+    let out = Command::new(tool)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .map_err(|e| IdentityError::Tool { what, name: name.into(), detail: format!("{tool}: {e} (install the passwd package)") })?;
+    if !out.status.success() {
+        return Err(IdentityError::Tool { what, name: name.into(), detail: String::from_utf8_lossy(&out.stderr).trim().to_owned() });
+    }
+    Ok(())
+}
+
 fn lock_path(dir: &Path, uid: u32) -> PathBuf {
     dir.join(uid.to_string())
 }
@@ -121,19 +136,15 @@ pub fn allocate(id: &str, gid: u32, before_useradd: impl FnOnce(&EphemeralUser) 
         f.set_len(0).ok();
         let _ = writeln!(f, "{}", user.name);
         before_useradd(&user).map_err(|detail| IdentityError::Tool { what: "record", name: user.name.clone(), detail })?;
-        let guard = tool_lock();
-        let out = Command::new("useradd")
-            .args(["--system", "--no-create-home", "--no-user-group", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"])
-            .args(["--uid", &uid.to_string(), "--gid", &gid.to_string(), "--comment", &format!("hostproc ephemeral user of container {id}")])
-            .arg(&user.name)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .output()
-            .map_err(|e| IdentityError::Tool { what: "create", name: user.name.clone(), detail: format!("useradd: {e} (install the passwd package)") })?;
-        drop(guard);
-        if !out.status.success() {
+        let (uid_s, gid_s) = (uid.to_string(), gid.to_string());
+        let comment = format!("hostproc ephemeral user of container {id}");
+        let args = [
+            "--system", "--no-create-home", "--no-user-group", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+            "--uid", &uid_s, "--gid", &gid_s, "--comment", &comment, &user.name,
+        ];
+        if let Err(e) = shadow_tool("create", "useradd", &args, &user.name) {
             let _ = std::fs::remove_file(&path);
-            return Err(IdentityError::Tool { what: "create", name: user.name, detail: String::from_utf8_lossy(&out.stderr).trim().to_owned() });
+            return Err(e);
         }
         return Ok(Ephemeral { user, gid, lock: f });
     }
@@ -159,17 +170,7 @@ pub fn release(user: &EphemeralUser, held: Option<Ephemeral>) -> Result<(), Iden
     // Only our own entry: the name and the uid must both match.
     let ours = db::passwd()?.iter().any(|p| p.name == user.name && p.uid == user.uid);
     if ours {
-        let guard = tool_lock();
-        let out = Command::new("userdel")
-            .arg(&user.name)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .output()
-            .map_err(|e| IdentityError::Tool { what: "remove", name: user.name.clone(), detail: format!("userdel: {e}") })?;
-        drop(guard);
-        if !out.status.success() {
-            return Err(IdentityError::Tool { what: "remove", name: user.name.clone(), detail: String::from_utf8_lossy(&out.stderr).trim().to_owned() });
-        }
+        shadow_tool("remove", "userdel", &[&user.name], &user.name)?;
     }
     if lock.is_some() {
         let _ = std::fs::remove_file(&path);
