@@ -19,7 +19,11 @@ pub fn load_spec(bundle: &Path) -> Result<Spec, ContainerError> {
 pub fn parse_spec(text: &[u8], path: &Path) -> Result<Spec, ContainerError> {
     let bad = |detail: String| ContainerError::BadConfig { path: path.to_path_buf(), detail };
     let mut v: Value = serde_json::from_slice(text).map_err(|e| bad(e.to_string()))?;
-    let version = v.get("ociVersion").and_then(Value::as_str).ok_or_else(|| bad("ociVersion is missing; add \"ociVersion\": \"1.3.0\"".into()))?;
+    let version = match v.get("ociVersion") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(other) => return Err(bad(format!("ociVersion must be a string such as \"1.3.0\", not {other}"))),
+        None => return Err(bad("ociVersion is missing; add \"ociVersion\": \"1.3.0\"".into())),
+    };
     check_version(version)?;
     if let Some(caps) = v.pointer_mut("/process/capabilities").and_then(Value::as_object_mut) {
         for (set, list) in caps.iter_mut() {

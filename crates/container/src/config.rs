@@ -115,6 +115,7 @@ impl Config {
 
         let p = spec.process().as_ref().ok_or_else(|| ContainerError::invalid("process", "process is missing; give at least process.args"))?;
         let u = p.user();
+        check_ids(u)?;
         let name = options.run_as_user_name.clone().or_else(|| u.username().clone().filter(|n| !n.is_empty()));
         let mut ephemeral_group = None;
         let identity = if options.inherit_user {
@@ -190,6 +191,24 @@ impl Config {
             process,
         })
     }
+}
+
+/// (uid_t)-1 means "leave unchanged" to setresuid/setresgid: as a user it would run the
+/// payload as root. Refused, with every other id that cannot name an account.
+pub fn check_ids(u: &oci_spec::runtime::User) -> Result<(), ContainerError> {
+    let bad = |field: &str, v: u32| {
+        ContainerError::invalid(field, format!("{v} is not a valid id ((uid_t)-1 means \"unchanged\" to the kernel); give 0 to 4294967294"))
+    };
+    if u.uid() == u32::MAX {
+        return Err(bad("process.user.uid", u.uid()));
+    }
+    if u.gid() == u32::MAX {
+        return Err(bad("process.user.gid", u.gid()));
+    }
+    if let Some(g) = u.additional_gids().iter().flatten().find(|g| **g == u32::MAX) {
+        return Err(bad("process.user.additionalGids", *g));
+    }
+    Ok(())
 }
 
 /// process.capabilities converted for the `caps` crate (unknown names were already

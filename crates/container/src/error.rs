@@ -8,7 +8,7 @@ use hostproc_storage::StorageError;
 /// the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
-    #[error("container id {0:?} is not valid: use 1 to 1024 letters, digits and . _ + - (not starting with . or -)")]
+    #[error("container id {0:?} is not valid: use 1 to 255 letters, digits and . _ + - (not . or ..)")]
     BadId(String),
     #[error("cannot read {path}: {source}")]
     ReadBundle { path: PathBuf, source: io::Error },
@@ -16,6 +16,10 @@ pub enum ContainerError {
     BadConfig { path: PathBuf, detail: String },
     #[error("ociVersion {0:?} is not supported: hostproc implements runtime-spec 1.0.0 to {max}", max = crate::OCI_VERSION)]
     Version(String),
+    #[error("{path} is not a valid {what}: {detail}")]
+    BadJson { path: PathBuf, what: &'static str, detail: String },
+    #[error("{path} is not hostproc's state: {detail}")]
+    BadState { path: PathBuf, detail: String },
     #[error("{field}: {detail}")]
     Invalid { field: String, detail: String },
     #[error("annotation {key}={value:?}: {detail}")]

@@ -1,10 +1,13 @@
 use crate::ContainerError;
 
-/// Container ids as runc allows them (`^[\w+-\.]+$`), at most 1024 bytes, and never `.`
-/// or `..`, so an id is always one safe path component of the state directory.
+/// Container ids as runc allows them (`^[\w+-\.]+$`), never `.` or `..`, and at most 255
+/// bytes: an id is one path component of the state directory and of the job's cgroup, and
+/// no filesystem takes a longer name (runc's 1024 would fail later, less clearly).
+pub const MAX_ID: usize = 255;
+
 pub fn validate_id(id: &str) -> Result<(), ContainerError> {
     let ok = !id.is_empty()
-        && id.len() <= 1024
+        && id.len() <= MAX_ID
         && id != "."
         && id != ".."
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
@@ -21,10 +24,10 @@ mod tests {
     use super::*;
     #[test]
     fn ids() {
-        for good in ["a", "abc-1.2_3+x", &"x".repeat(1024)] {
+        for good in ["a", "abc-1.2_3+x", &"x".repeat(255)] {
             assert!(validate_id(good).is_ok(), "{good}");
         }
-        for bad in ["", ".", "..", "a/b", "/", "a\0b", "a b", &"x".repeat(1025), "é"] {
+        for bad in ["", ".", "..", "a/b", "/", "a\0b", "a b", &"x".repeat(256), &"x".repeat(1025), "é"] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
     }

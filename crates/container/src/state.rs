@@ -186,22 +186,45 @@ impl State {
 /// clear error naming it.
 pub fn load_state(root: &Path, id: &str) -> Result<State, ContainerError> {
     crate::validate_id(id)?;
-    let p = dir(root, id).join("state.json");
-    let text = match fs::read(&p) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ContainerError::NotExist(id.to_owned())),
-        Err(e) => return Err(io_err("read the state file", &p)(e)),
+    let d = dir(root, id);
+    let p = d.join("state.json");
+    let foreign = |what: &str| ContainerError::BadState { path: d.clone(), detail: format!("{what}; remove it with `hostproc delete --force {id}`") };
+    // Neither the directory nor the file is followed through a symlink.
+    use rustix::fs::{Mode, OFlags};
+    let dfd = match rustix::fs::open(&d, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Err(ContainerError::NotExist(id.to_owned())),
+        Err(rustix::io::Errno::LOOP) => return Err(foreign("it is a symlink, and a planted symlink is never followed")),
+        Err(rustix::io::Errno::NOTDIR) => {
+            return Err(if fs::symlink_metadata(&d).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+                foreign("it is a symlink, and a planted symlink is never followed")
+            } else {
+                foreign("it is a file, not a directory")
+            })
+        }
+        Err(e) => return Err(io_err("open the state directory", &d)(e.into())),
+    };
+    let text = match rustix::fs::openat(&dfd, "state.json", OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => {
+            let mut f = fs::File::from(fd);
+            let mut t = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut t).map_err(io_err("read the state file", &p))?;
+            t
+        }
+        Err(rustix::io::Errno::NOENT) => return Err(ContainerError::NotExist(id.to_owned())),
+        Err(rustix::io::Errno::LOOP) => return Err(foreign("its state.json is a symlink, and a planted symlink is never followed")),
+        Err(e) => return Err(io_err("read the state file", &p)(e.into())),
     };
     let st = parse_state(&text, &p, id)?;
     if st.id != id {
-        return Err(ContainerError::BadConfig { path: p, detail: format!("it names container {:?}, not {id:?}; remove it with `hostproc delete --force {id}`", st.id) });
+        return Err(ContainerError::BadState { path: p, detail: format!("it names container {:?}, not {id:?}; remove it with `hostproc delete --force {id}`", st.id) });
     }
     Ok(st)
 }
 
 /// Parses a state file's bytes (`path` and `id` name it in errors).
 pub fn parse_state(text: &[u8], path: &Path, id: &str) -> Result<State, ContainerError> {
-    serde_json::from_slice(text).map_err(|e| ContainerError::BadConfig {
+    serde_json::from_slice(text).map_err(|e| ContainerError::BadState {
         path: path.to_path_buf(),
         detail: format!("{e}; remove it with `hostproc delete --force {id}`"),
     })

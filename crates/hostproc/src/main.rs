@@ -85,7 +85,14 @@ enum Command {
 fn main() -> ExitCode {
     // `hostproc state ID | head` should end quietly, as runc does, not panic on EPIPE.
     hostproc_sys::default_sigpipe();
-    let cli = Cli::parse();
+    // Usage errors exit 1 as runc's do (clap's own would be 2); --help and --version 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     if let Err(e) = logging::init(cli.log.as_deref(), &cli.log_format, cli.debug) {
         eprintln!("hostproc: {e}");
         return ExitCode::from(1);

@@ -368,14 +368,23 @@ pub fn signal_from_str(s: &str) -> Option<i32> {
         "XFSZ" => libc::SIGXFSZ, "VTALRM" => libc::SIGVTALRM, "PROF" => libc::SIGPROF, "WINCH" => libc::SIGWINCH,
         "IO" | "POLL" => libc::SIGIO, "PWR" => libc::SIGPWR, "SYS" => libc::SIGSYS,
         _ => {
+            // RTMIN, RTMIN+N, RTMAX, RTMAX-N with N a plain unsigned number in range.
+            let offset = |rest: &str, sign: char| -> Option<i32> {
+                if rest.is_empty() {
+                    return Some(0);
+                }
+                let digits = rest.strip_prefix(sign)?;
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                digits.parse::<i32>().ok()
+            };
             if let Some(rest) = name.strip_prefix("RTMIN") {
-                let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('+')?.parse().ok()? };
-                let n = libc::SIGRTMIN() + off;
+                let n = libc::SIGRTMIN().checked_add(offset(rest, '+')?)?;
                 return (n <= libc::SIGRTMAX()).then_some(n);
             }
             if let Some(rest) = name.strip_prefix("RTMAX") {
-                let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('-')?.parse().ok()? };
-                let n = libc::SIGRTMAX() - off;
+                let n = libc::SIGRTMAX().checked_sub(offset(rest, '-')?)?;
                 return (n >= libc::SIGRTMIN()).then_some(n);
             }
             return None;

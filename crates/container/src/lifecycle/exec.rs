@@ -44,6 +44,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32, ContainerErro
     let (args, spec_env, cwd, terminal, nnp, caps) = match &o.process {
         Some(p) => {
             let u = p.user();
+            crate::config::check_ids(u)?;
             let named = u.uid() != 0 || u.gid() != 0 || u.additional_gids().as_ref().is_some_and(|g| !g.is_empty());
             if named {
                 identity = Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask());
@@ -60,6 +61,9 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32, ContainerErro
         None => (o.args.clone(), o.env.clone(), o.cwd.clone().unwrap_or_default(), o.tty, o.no_new_privs, None),
     };
     if let Some((uid, gid)) = o.user {
+        if uid == u32::MAX || gid == Some(u32::MAX) || o.additional_gids.contains(&u32::MAX) {
+            return Err(ContainerError::invalid("--user", "4294967295 is not a valid id; give 0 to 4294967294"));
+        }
         identity.uid = uid;
         identity.gid = gid.unwrap_or(identity.gid);
         if !o.additional_gids.is_empty() {

@@ -53,7 +53,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
             let _ = std::fs::remove_dir_all(state::dir(root, id));
             return Ok(());
         }
-        Err(e @ ContainerError::BadConfig { .. }) if force => {
+        Err(e @ ContainerError::BadState { .. }) if force => {
             tracing::warn!("{e}; removing the state directory only");
             let _ = std::fs::remove_dir_all(state::dir(root, id));
             return Ok(());

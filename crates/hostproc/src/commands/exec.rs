@@ -52,7 +52,7 @@ pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
     let process = match &a.process {
         Some(p) => {
             let text = std::fs::read(p).map_err(|source| ContainerError::ReadBundle { path: p.clone(), source })?;
-            Some(serde_json::from_slice(&text).map_err(|e| ContainerError::BadConfig { path: p.clone(), detail: e.to_string() })?)
+            Some(serde_json::from_slice(&text).map_err(|e| ContainerError::BadJson { path: p.clone(), what: "OCI process (give --process a runtime-spec process object)", detail: e.to_string() })?)
         }
         None => {
             if a.command.is_empty() {

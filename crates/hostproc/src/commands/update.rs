@@ -9,11 +9,11 @@ pub struct Args {
     /// linux.resources as JSON, from a file or - for stdin
     #[arg(short, long)]
     resources: Option<PathBuf>,
-    /// Memory limit in bytes
-    #[arg(long)]
+    /// Memory limit in bytes (-1: no limit)
+    #[arg(long, allow_negative_numbers = true)]
     memory: Option<i64>,
     /// Memory reservation (soft limit) in bytes
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_negative_numbers = true)]
     memory_reservation: Option<i64>,
     /// Memory plus swap limit in bytes (-1: unlimited swap)
     #[arg(long = "memory-swap", allow_negative_numbers = true)]
@@ -53,7 +53,7 @@ pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
             } else {
                 text = std::fs::read(p).map_err(|source| ContainerError::ReadBundle { path: path.clone(), source })?;
             }
-            let r: LinuxResources = serde_json::from_slice(&text).map_err(|e| ContainerError::BadConfig { path, detail: e.to_string() })?;
+            let r: LinuxResources = serde_json::from_slice(&text).map_err(|e| ContainerError::BadJson { path, what: "linux.resources JSON (give --resources a runtime-spec LinuxResources object)", detail: e.to_string() })?;
             hostproc_container::convert_resources(&r)
         }
         None => Default::default(),
