@@ -108,7 +108,7 @@ fn ephemeral_users_for(id: &str) -> Vec<String> {
 /// The name hostproc gives the lock file of a shared mount point.
 fn mountpoint_lock(path: &Path) -> PathBuf {
     let s = path.to_string_lossy().replace('%', "%25").replace('/', "%2F");
-    Path::new("/run/hostproc/mountpoints").join(s)
+    Path::new(hostproc_container::MOUNTPOINT_LOCKS).join(s)
 }
 
 /// The raw state file, if there is one.
