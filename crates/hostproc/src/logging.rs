@@ -1,6 +1,9 @@
 //! Logging as runc does it: text to stderr, or to `--log`; with `--log-format json` one
 //! object a line with `level`, `msg` and `time` (RFC 3339), which containerd reads to
 //! report the last error.
+//!
+//! A small `tracing::Subscriber` of our own rather than tracing-subscriber's: hostproc logs
+//! plain events (no spans), and every command pays the logger's start-up cost.
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -9,13 +12,13 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::prelude::*;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
 
-struct Json {
+struct Logger {
     out: Mutex<Box<dyn Write + Send>>,
     max: Level,
+    json: bool,
 }
 
 struct Msg(String);
@@ -37,22 +40,38 @@ impl Visit for Msg {
     }
 }
 
-impl<S: Subscriber> Layer<S> for Json {
-    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        if *event.metadata().level() > self.max {
-            return;
-        }
+impl Subscriber for Logger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        *metadata.level() <= self.max
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::from_level(self.max))
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
         let mut m = Msg(String::new());
         event.record(&mut m);
-        let line = serde_json::json!({
-            "level": event.metadata().level().as_str().to_ascii_lowercase(),
-            "msg": m.0,
-            "time": hostproc_container::now_rfc3339(),
-        });
+        let level = event.metadata().level();
+        let line = if self.json {
+            serde_json::json!({
+                "level": level.as_str().to_ascii_lowercase(),
+                "msg": m.0,
+                "time": hostproc_container::now_rfc3339(),
+            })
+            .to_string()
+        } else {
+            format!("{:>5} {}", level.as_str(), m.0)
+        };
         if let Ok(mut o) = self.out.lock() {
             let _ = writeln!(o, "{line}");
         }
     }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
 }
 
 /// Sets up the log. Errors are always printed on stderr too (see `report`).
@@ -64,13 +83,8 @@ pub fn init(log: Option<&Path>, format: &str, debug: bool) -> Result<(), String>
         ),
         None => Box::new(std::io::stderr()),
     };
-    if format == "json" {
-        tracing_subscriber::registry().with(Json { out: Mutex::new(out), max }).init();
-    } else {
-        let filter = tracing_subscriber::filter::LevelFilter::from_level(max);
-        tracing_subscriber::fmt().with_writer(Mutex::new(out)).with_max_level(filter).with_target(false).without_time().init();
-    }
-    Ok(())
+    let logger = Logger { out: Mutex::new(out), max, json: format == "json" };
+    tracing::subscriber::set_global_default(logger).map_err(|e| e.to_string())
 }
 
 /// When the log goes to a file, the error is printed on stderr as well, so a person at
