@@ -94,8 +94,10 @@ impl Made {
     /// Undo in HostProcess order: processes, storage, job, state.
     pub fn undo(mut self, root: &Path, id: &str) {
         if let Some(job) = &self.job {
-            let _ = job.kill_all();
-            let _ = job.wait_empty(Duration::from_secs(5));
+            if job.pids().map(|p| !p.is_empty()).unwrap_or(true) {
+                let _ = job.kill_all();
+                let _ = job.wait_empty(Duration::from_secs(5));
+            }
         }
         self.release_storage();
         if let Some(job) = &self.job {
