@@ -93,6 +93,23 @@ impl Config {
             }
         }
 
+        // Confinement a HostProcess container does not have: said, not silently dropped.
+        if let Some(l) = linux {
+            if l.seccomp().is_some() {
+                tracing::warn!("linux.seccomp is not applied: HostProcess containers run unconfined on the host");
+            }
+            if l.sysctl().as_ref().is_some_and(|m| !m.is_empty()) {
+                tracing::warn!("linux.sysctl is not applied: in the host's namespaces it would change the host's settings");
+            }
+            if l.mount_label().as_ref().is_some_and(|m| !m.is_empty()) {
+                tracing::warn!("linux.mountLabel is not applied: HostProcess containers use the host's labels");
+            }
+        }
+        if let Some(p) = spec.process() {
+            if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) || p.selinux_label().as_ref().is_some_and(|a| !a.is_empty()) {
+                tracing::warn!("process.apparmorProfile/selinuxLabel are not applied: HostProcess containers run unconfined on the host");
+            }
+        }
         let root = spec.root().as_ref().ok_or_else(|| ContainerError::invalid("root", "root.path is missing; give the bundle's rootfs directory"))?;
         let rootfs = bundle.join(root.path());
         if !rootfs.is_dir() {
