@@ -482,8 +482,10 @@ fn enable_controllers(dir: &Path, controllers: &[String], intermediate: bool) {
     if !intermediate || controllers.is_empty() {
         return;
     }
-    let line: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
-    let _ = write_file(&dir.join("cgroup.subtree_control"), &line.join(" "));
+    // One at a time: a single line fails as a whole when one controller is not offered.
+    for c in controllers {
+        let _ = write_file(&dir.join("cgroup.subtree_control"), &format!("+{c}"));
+    }
 }
 
 fn remove_dir(d: &JobDir) -> Result<(), JobError> {
