@@ -47,8 +47,6 @@ pub struct Internal {
     /// Start time of init (clock ticks since boot), so a reused pid is never signalled.
     #[serde(default)]
     pub init_start: u64,
-    #[serde(default)]
-    pub exit_status: Option<i32>,
     /// Who the container's processes run as (execs that name no user too).
     pub identity: hostproc_identity::Identity,
     /// `CONTAINER_SANDBOX_MOUNT_POINT`.
@@ -285,13 +283,5 @@ pub fn now_rfc3339() -> String {
 
 /// The user name of `uid` for `owner` (empty when unknown, as runc leaves it).
 pub fn owner_name(uid: u32) -> String {
-    fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() > 2 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_owned())
-            })
-        })
-        .unwrap_or_default()
+    hostproc_identity::user_name(uid).unwrap_or_default()
 }

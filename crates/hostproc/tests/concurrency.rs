@@ -78,19 +78,7 @@ fn all_at_once(root: &Root, lines: Vec<Vec<String>>) -> Vec<Call> {
                 barrier.wait();
                 let started = Instant::now();
                 let mut child = cmd.spawn().expect("spawn hostproc");
-                let mut timed_out = false;
-                let status = loop {
-                    match child.try_wait() {
-                        Ok(Some(s)) => break Some(s),
-                        Ok(None) if started.elapsed() > TIMEOUT => {
-                            timed_out = true;
-                            let _ = child.kill();
-                            break child.wait().ok();
-                        }
-                        Ok(None) => thread::sleep(Duration::from_millis(10)),
-                        Err(_) => break None,
-                    }
-                };
+                let (status, timed_out) = wait_child(&mut child, started + TIMEOUT);
                 Call {
                     args,
                     code: status.and_then(|s| s.code()),

@@ -11,7 +11,7 @@ mod common;
 
 use std::ffi::OsStr;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -64,19 +64,7 @@ fn hp_crash(scratch: &mut Scratch, root: &Root, args: &[&str], crash: Option<&st
     }
     let started = Instant::now();
     let mut child = cmd.spawn().expect("spawn hostproc");
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if started.elapsed() > TIMEOUT => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(_) => break None,
-        }
-    };
+    let (status, timed_out) = wait_child(&mut child, started + TIMEOUT);
     use std::os::unix::process::ExitStatusExt;
     Output {
         code: status.and_then(|s| s.code()),
@@ -88,28 +76,6 @@ fn hp_crash(scratch: &mut Scratch, root: &Root, args: &[&str], crash: Option<&st
     }
 }
 
-/// passwd entries of ephemeral users made for `id` (`hp<uid>-<id, lower case>`).
-fn ephemeral_users_for(id: &str) -> Vec<String> {
-    let stem: String = id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-        .collect();
-    fs::read_to_string("/etc/passwd")
-        .unwrap()
-        .lines()
-        .filter(|l| {
-            let name = l.split(':').next().unwrap_or("");
-            name.starts_with("hp") && name.split_once('-').is_some_and(|(_, rest)| stem.starts_with(rest) && rest.len() >= 12)
-        })
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The name hostproc gives the lock file of a shared mount point.
-fn mountpoint_lock(path: &Path) -> PathBuf {
-    let s = path.to_string_lossy().replace('%', "%25").replace('/', "%2F");
-    Path::new(hostproc_container::MOUNTPOINT_LOCKS).join(s)
-}
 
 /// The raw state file, if there is one.
 fn raw_state(root: &Root, id: &str) -> Option<Value> {

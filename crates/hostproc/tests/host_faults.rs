@@ -134,7 +134,7 @@ fn a_failing_mount_is_a_clear_error_and_nothing_is_left() {
         assert_clear_error(&out, "bind mode", &[dest.to_str().unwrap()]);
         assert_eq!(fs::read_to_string(&file).unwrap(), "x");
         cleanup_check(&root, &b, &id, &[vol.path(), dir.path()]);
-        let lock = Path::new(hostproc_container::MOUNTPOINT_LOCKS).join(dest.to_string_lossy().replace('%', "%25").replace('/', "%2F"));
+        let lock = mountpoint_lock(&dest);
         assert!(!lock.exists(), "mount point lock file left: {}", lock.display());
     }
     // A bind source that does not exist.

@@ -13,17 +13,6 @@ fn passwd_entries(prefix: &str) -> Vec<String> {
     std::fs::read_to_string("/etc/passwd").unwrap().lines().filter(|l| l.starts_with(prefix)).map(str::to_owned).collect()
 }
 
-fn ephemeral_entries_for(id: &str) -> Vec<String> {
-    // Names are hp<uid>-<id's first letters>; the id is unique to the test.
-    let stem: String = id.chars().take(20).map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
-    std::fs::read_to_string("/etc/passwd")
-        .unwrap()
-        .lines()
-        .filter(|l| l.starts_with("hp") && l.split(':').next().unwrap_or("").contains(stem.trim_end_matches('-')))
-        .map(str::to_owned)
-        .collect()
-}
-
 fn check_output(cmd: &str) -> String {
     let out = Command::new(cmd).arg("-r").output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
@@ -83,7 +72,7 @@ fn fifty_containers_at_once_get_fifty_distinct_uids() {
     }
     assert_eq!(uids.len(), 50, "uids were shared: {uids:?}");
     for id in &ids {
-        assert!(ephemeral_entries_for(id).is_empty(), "user of {id} left behind");
+        assert!(ephemeral_users_for(id).is_empty(), "user of {id} left behind");
     }
 }
 
@@ -98,10 +87,10 @@ fn killed_right_after_creating_the_user_then_delete_force_removes_it() {
     cmd.env("HOSTPROC_CRASH_AT", "after-user").arg("create").arg("--bundle").arg(b.path()).arg(&id);
     let out = execute(cmd);
     assert_eq!(out.signal, Some(9), "hostproc should have died at the crash point:\n{}", out.dump());
-    let made = ephemeral_entries_for(&id);
+    let made = ephemeral_users_for(&id);
     assert_eq!(made.len(), 1, "the user existed at the crash point");
     hostproc(&root, &["delete", "--force", &id]).assert_code(0);
-    assert!(ephemeral_entries_for(&id).is_empty(), "user left after delete --force: {made:?}");
+    assert!(ephemeral_users_for(&id).is_empty(), "user left after delete --force: {made:?}");
     cleanup_check(&root, &b, &id, &[]);
 }
 
@@ -200,6 +189,6 @@ fn exec_runs_as_the_ephemeral_user_by_default() {
     assert!(out.must_value("name").starts_with("hp"), "{}", out.dump());
     assert_eq!(out.must_value("gid"), "adm");
     hostproc(&root, &["delete", "--force", &id]).assert_code(0);
-    assert!(ephemeral_entries_for(&id).is_empty(), "user left after delete");
+    assert!(ephemeral_users_for(&id).is_empty(), "user left after delete");
     cleanup_check(&root, &b, &id, &[]);
 }

@@ -471,7 +471,7 @@ fn a_symlink_planted_as_a_mount_point_lock_file_is_never_followed() {
     let vol = tempdir();
     let dest_parent = tempdir();
     let dest = dest_parent.path().join("vol");
-    let lock = Path::new(hostproc_container::MOUNTPOINT_LOCKS).join(dest.to_string_lossy().replace('%', "%25").replace('/', "%2F"));
+    let lock = mountpoint_lock(&dest);
     fs::create_dir_all(hostproc_container::MOUNTPOINT_LOCKS).unwrap();
     std::os::unix::fs::symlink(&victim.file, &lock).unwrap();
     let mut b = Bundle::new();

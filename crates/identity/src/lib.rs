@@ -89,6 +89,11 @@ impl Identity {
     }
 }
 
+/// The name of `uid` in the user database.
+pub fn user_name(uid: u32) -> Option<String> {
+    db::passwd().ok()?.into_iter().find(|p| p.uid == uid).map(|p| p.name)
+}
+
 /// Resolves a runAsUserName (checked with Kubernetes' rules first).
 pub fn resolve(name: &str, umask: Option<u32>) -> Result<Resolved, IdentityError> {
     let errors = validate_run_as_user_name(name);

@@ -303,6 +303,13 @@ impl Job {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// How many processes of the job the kernel's OOM killer ended (None: not known here).
+    pub fn oom_kills(&self) -> Option<u64> {
+        let d = self.dir_for("memory")?;
+        let (file, key) = if d.unified { ("memory.events", "oom_kill ") } else { ("memory.oom_control", "oom_kill ") };
+        read(&d.path.join(file)).ok()?.lines().find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+    }
+
     /// Usage figures for `events --stats` and the like.
     pub fn stats(&self) -> Result<Stats, JobError> {
         let mut s = Stats { pids: self.pids()?, ..Default::default() };
@@ -320,7 +327,6 @@ impl Job {
                 s.memory_usage = num(d.path.join("memory.current"));
                 s.memory_max_usage = num(d.path.join("memory.peak"));
                 s.memory_limit = num(d.path.join("memory.max")).or(Some(u64::MAX));
-                s.oom_kills = keyed(d.path.join("memory.events"), "oom_kill ");
                 s.memory_failcnt = keyed(d.path.join("memory.events"), "max ");
                 s.swap_usage = num(d.path.join("memory.swap.current"));
                 s.swap_limit = num(d.path.join("memory.swap.max")).or(Some(u64::MAX));
@@ -328,12 +334,12 @@ impl Job {
                 s.memory_usage = num(d.path.join("memory.usage_in_bytes"));
                 s.memory_max_usage = num(d.path.join("memory.max_usage_in_bytes"));
                 s.memory_limit = num(d.path.join("memory.limit_in_bytes"));
-                s.oom_kills = keyed(d.path.join("memory.oom_control"), "oom_kill ");
                 s.memory_failcnt = num(d.path.join("memory.failcnt"));
                 s.swap_usage = num(d.path.join("memory.memsw.usage_in_bytes"));
                 s.swap_limit = num(d.path.join("memory.memsw.limit_in_bytes"));
             }
             s.memory_raw = raw(d.path.join("memory.stat"));
+            s.oom_kills = self.oom_kills();
         }
         if let Some(d) = self.dir_for("cpuacct") {
             s.cpu_usage_ns = num(d.path.join("cpuacct.usage"));

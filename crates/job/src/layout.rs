@@ -34,13 +34,6 @@ pub struct Hierarchy {
 }
 
 impl Hierarchy {
-    pub fn has(&self, controller: &str) -> bool {
-        match &self.kind {
-            HierarchyKind::V1 { controllers } | HierarchyKind::Unified { controllers } => {
-                controllers.iter().any(|c| c == controller)
-            }
-        }
-    }
     pub fn is_unified(&self) -> bool {
         matches!(self.kind, HierarchyKind::Unified { .. })
     }

@@ -75,10 +75,6 @@ const THROTTLE: &str = "block IO throttle (linux.resources.blockIO.throttle*Devi
 const UNIFIED: &str = "unified cgroup v2 file (linux.resources.unified)";
 
 impl Resources {
-    pub fn is_empty(&self) -> bool {
-        self == &Resources::default()
-    }
-
     /// Rejects values no kernel accepts, before anything is made.
     pub fn validate(&self) -> Result<(), JobError> {
         let bad = |limit, value: String, hint| Err(JobError::OutOfRange { limit, value, hint });

@@ -167,9 +167,6 @@ impl SharedPoints {
         }
     }
 
-    pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.held.iter().map(|(p, _)| p.as_path())
-    }
 }
 
 /// Removes `path` if nobody holds it and hostproc created it (see the module's text).

@@ -345,12 +345,6 @@ pub fn groups() -> io::Result<Vec<u32>> {
     Ok(v)
 }
 
-/// Number of clock ticks per second (for /proc times).
-pub fn clock_ticks() -> u64 {
-    // SAFETY: cannot fail for this name.
-    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as u64 }
-}
-
 /// Signal number for a name such as `TERM`, `SIGTERM` or `15`.
 pub fn signal_from_str(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {

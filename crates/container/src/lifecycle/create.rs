@@ -12,7 +12,7 @@ use hostproc_storage::{Record, SharedPoints};
 use hostproc_sys as sig;
 use hostproc_sys::Fork;
 
-use super::{init_launch, initial_state, lock, setup, start_process, stop_rest, write_pid_file, Made, MOUNTPOINT_LOCKS};
+use super::{init_launch, initial_state, lock, setup, start_process, stop_rest, write_pid_file, Made};
 use crate::config::Config;
 use crate::init::Hold;
 use crate::state::{self, load_state, Status};
@@ -144,12 +144,9 @@ fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, 
         }
     }
     // Read before the rest is stopped: the kernel's count of OOM kills in the job.
-    let oom = job.stats().ok().and_then(|s| s.oom_kills).unwrap_or(0) > 0;
+    let oom = job.oom_kills().unwrap_or(0) > 0;
     stop_rest(grace, job, None);
-    if let Some(mut p) = points {
-        p.release(Path::new(MOUNTPOINT_LOCKS));
-    }
-    let _ = hostproc_storage::release(record, Path::new(MOUNTPOINT_LOCKS));
+    super::release_storage(points, record);
     // A `delete` may hold the lock while it waits for us to finish: do not wait for it
     // long (the status is derived from init's death anyway; this only records it).
     for _ in 0..200 {

@@ -99,7 +99,7 @@ impl Made {
                 let _ = job.wait_empty(Duration::from_secs(5));
             }
         }
-        self.release_storage();
+        release_storage(self.points.take(), &self.record);
         if let Some(job) = &self.job {
             if let Err(e) = job.destroy() {
                 tracing::warn!("{e}");
@@ -112,14 +112,19 @@ impl Made {
         }
         let _ = std::fs::remove_dir_all(state::dir(root, id));
     }
+}
 
-    pub fn release_storage(&mut self) {
-        if let Some(mut p) = self.points.take() {
-            p.release(Path::new(MOUNTPOINT_LOCKS));
-        }
-        if let Err(e) = hostproc_storage::release(&self.record, Path::new(MOUNTPOINT_LOCKS)) {
-            tracing::warn!("{e}");
-        }
+/// Releases a container's storage. The shared mount points this process holds are let go
+/// once, through its hold; the record covers the rest (host-mode mounts, and the shared
+/// points of a crashed holder).
+pub(crate) fn release_storage(points: Option<SharedPoints>, record: &Record) {
+    let mut rest = record.clone();
+    if let Some(mut p) = points {
+        p.release(Path::new(MOUNTPOINT_LOCKS));
+        rest.shared_points.clear();
+    }
+    if let Err(e) = hostproc_storage::release(&rest, Path::new(MOUNTPOINT_LOCKS)) {
+        tracing::warn!("{e}");
     }
 }
 
@@ -151,7 +156,6 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
             storage: record,
             lock_dir: MOUNTPOINT_LOCKS.into(),
             init_start: 0,
-            exit_status: None,
             identity: cfg.identity.clone(),
             sandbox: cfg.storage.sandbox().to_path_buf(),
             bind_mode: cfg.storage.mode == Mode::Bind,

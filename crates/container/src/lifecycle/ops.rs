@@ -38,7 +38,7 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), Contain
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
     crate::validate_id(id)?;
     let guard = match lock(root, id) {
-        Ok(g) => Some(g),
+        Ok(g) => g,
         Err(ContainerError::NotExist(_)) if force => return Ok(()),
         Err(ContainerError::Invalid { .. }) if force => {
             // A planted symlink in place of the state directory: remove the link only.
@@ -61,10 +61,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
         Err(e) => return Err(e),
     };
     let status = st.live_status();
-    if !matches!(status, Status::Stopped | Status::Created | Status::Creating) && !force {
-        return Err(ContainerError::NotStopped { id: id.into(), status: status.to_string() });
-    }
-    if status == Status::Creating && !force {
+    if !force && !matches!(status, Status::Stopped | Status::Created) {
         return Err(ContainerError::NotStopped { id: id.into(), status: status.to_string() });
     }
     if st.init_alive() {

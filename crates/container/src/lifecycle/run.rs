@@ -75,7 +75,7 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
     }
 
     let status = supervise(cfg.options.grace, made.job.as_ref().expect("job made"), init, &set);
-    if made.job.as_ref().and_then(|j| j.stats().ok()).and_then(|s| s.oom_kills).unwrap_or(0) > 0 {
+    if made.job.as_ref().and_then(Job::oom_kills).unwrap_or(0) > 0 {
         tracing::warn!("container {id}: the kernel's OOM killer ended a process of the job (memory limit reached)");
     }
     made.undo(&opts.root, id);

@@ -540,20 +540,7 @@ impl Running {
     /// Waits for hostproc to exit (at most `timeout`; then it is killed, by its pid only,
     /// and a best-effort `delete --force` is left to the caller) and collects its output.
     pub fn finish(mut self, timeout: Duration) -> Output {
-        let end = self.started + timeout.max(Duration::from_secs(1));
-        let mut timed_out = false;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if Instant::now() >= end => {
-                    timed_out = true;
-                    let _ = self.child.kill();
-                    break self.child.wait().ok();
-                }
-                Ok(None) => thread::sleep(Duration::from_millis(10)),
-                Err(_) => break None,
-            }
-        };
+        let (status, timed_out) = wait_child(&mut self.child, self.started + timeout.max(Duration::from_secs(1)));
         let elapsed = self.started.elapsed();
         // The payload's leftovers (if hostproc failed to stop them) may still hold the
         // pipes: give the readers a bounded time to see end-of-file.
@@ -862,3 +849,41 @@ pub fn sh_wait_for(file: &Path, secs: u32) -> String {
         n = secs * 10
     )
 }
+
+/// Waits for `child` until `end`; past it the child is killed (by its own pid only).
+/// Returns its status and whether it had to be killed.
+pub fn wait_child(child: &mut Child, end: Instant) -> (Option<std::process::ExitStatus>, bool) {
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return (Some(s), false),
+            Ok(None) if Instant::now() >= end => {
+                let _ = child.kill();
+                return (child.wait().ok(), true);
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(_) => return (None, false),
+        }
+    }
+}
+
+/// passwd entries of the ephemeral users made for container `id` (`hp<uid>-<id, lower
+/// case, cut to fit>`).
+pub fn ephemeral_users_for(id: &str) -> Vec<String> {
+    let stem: String = id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            let name = l.split(':').next().unwrap_or("");
+            name.starts_with("hp") && name.split_once('-').is_some_and(|(_, rest)| stem.starts_with(rest) && rest.len() >= 12)
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The lock file hostproc keeps for a shared mount point (bind mode).
+pub fn mountpoint_lock(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy().replace('%', "%25").replace('/', "%2F");
+    Path::new(hostproc_container::MOUNTPOINT_LOCKS).join(s)
+}
+
