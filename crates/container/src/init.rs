@@ -1,11 +1,12 @@
-//! The payload's first process: our own fork, held before exec until the parent has put
-//! it in its job, then set up (session, mount namespace, limits, user, capabilities) and
-//! exec'd. `std::process::Command` cannot hold a child before exec or set supplementary
+//! The payload's first process: our own fork, born in the job's v2 cgroup and joining the
+//! v1 hierarchies itself (see `hostproc_job::Entry`), held before exec until the parent
+//! has done its part, then set up (session, mount namespace, limits, user, capabilities)
+//! and exec'd. `std::process::Command` cannot hold a child before exec or set supplementary
 //! groups, hence this.
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use hostproc_sys::Fork;
@@ -13,6 +14,7 @@ use hostproc_sys::Fork;
 use crate::config::{CapSets, ProcessConfig};
 use crate::ContainerError;
 use hostproc_identity::Identity;
+use hostproc_job::{Entry, JobError};
 use hostproc_storage::Plan;
 
 /// How the process reaches the container's files.
@@ -43,6 +45,8 @@ pub struct Launch<'a> {
 /// A forked init, waiting for `release`.
 pub struct Init {
     pub pid: i32,
+    /// Born in the job's v2 cgroup (false: the parent must still add it there).
+    pub in_unified: bool,
     go: Option<std::fs::File>,
     errors: std::fs::File,
 }
@@ -74,22 +78,35 @@ pub enum Hold {
     Fifo { start: std::path::PathBuf, exec: std::path::PathBuf },
 }
 
-/// Forks the init process. It waits (as root, in hostproc's cgroup) until `release`.
-pub fn spawn(cfg: &Launch, hold: &Hold) -> Result<Init, ContainerError> {
+/// Forks a process of the job (into its v2 cgroup where the kernel allows). It joins the
+/// v1 hierarchies and then waits, as root, until `release`.
+pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry) -> Result<Init, ContainerError> {
     let prepared = prepare(cfg)?;
     let (go_r, go_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
     let (err_r, err_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
-    // SAFETY: hostproc is single-threaded; the child only sets up and execs or _exits.
-    match unsafe { hostproc_sys::fork() }.map_err(crate::error::io_err("fork", "the init process"))? {
+    // SAFETY: hostproc is single-threaded; the child only sets up and execs or _exits,
+    // and never calls raise/abort (see fork_into_cgroup).
+    let into = match &entry.unified {
+        Some((dir, path)) => unsafe { hostproc_sys::fork_into_cgroup(dir.as_fd()) }
+            .map_err(|source| JobError::Enter { path: path.clone(), source })?,
+        None => None,
+    };
+    let in_unified = into.is_some() || entry.unified.is_none();
+    let forked = match into {
+        Some(f) => f,
+        // SAFETY: as above.
+        None => unsafe { hostproc_sys::fork() }.map_err(crate::error::io_err("fork", "the init process"))?,
+    };
+    match forked {
         Fork::Child => {
             for fd in &cfg.close_in_child {
                 hostproc_sys::close_fd(*fd);
             }
             drop(go_w);
             drop(err_r);
-            child(cfg, &prepared, hold, go_r, err_w)
+            child(cfg, &prepared, hold, entry, go_r, err_w)
         }
-        Fork::Parent(pid) => Ok(Init { pid, go: Some(go_w.into()), errors: err_r.into() }),
+        Fork::Parent(pid) => Ok(Init { pid, in_unified, go: Some(go_w.into()), errors: err_r.into() }),
     }
 }
 
@@ -117,9 +134,9 @@ impl Init {
     }
 }
 
-fn child(cfg: &Launch, p: &Prepared, hold: &Hold, go: OwnedFd, err: OwnedFd) -> ! {
+fn child(cfg: &Launch, p: &Prepared, hold: &Hold, entry: &Entry, go: OwnedFd, err: OwnedFd) -> ! {
     let mut err = std::fs::File::from(err);
-    let msg = match setup(cfg, go) {
+    let msg = match setup(cfg, entry, go) {
         Ok(()) => match hold_here(hold, err) {
             Ok(e) => {
                 err = e;
@@ -172,7 +189,7 @@ fn hold_here(hold: &Hold, mut err: std::fs::File) -> Result<std::fs::File, (std:
     Ok(exec_f)
 }
 
-fn setup(cfg: &Launch, go: OwnedFd) -> Result<(), String> {
+fn setup(cfg: &Launch, entry: &Entry, go: OwnedFd) -> Result<(), String> {
     // Die with the parent while still ours; cleared before exec.
     let _ = hostproc_sys::set_parent_death_signal(hostproc_sys::SIGKILL);
     let mut go = std::fs::File::from(go);
@@ -181,6 +198,7 @@ fn setup(cfg: &Launch, go: OwnedFd) -> Result<(), String> {
         hostproc_sys::exit_immediately(1);
     }
     drop(go);
+    entry.join_v1().map_err(|e| e.to_string())?;
     hostproc_sys::reset_signal_dispositions();
     hostproc_sys::set_signal_mask(&hostproc_sys::SigSet::empty()).map_err(|e| format!("cannot reset the signal mask: {e}"))?;
     hostproc_sys::setsid().map_err(|e| format!("cannot start a new session: {e}"))?;

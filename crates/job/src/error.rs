@@ -18,6 +18,8 @@ pub enum JobError {
     InUse { path: PathBuf },
     #[error("cannot put process {pid} into the job's cgroup {path}: {source}")]
     Join { pid: i32, path: PathBuf, source: io::Error },
+    #[error("cannot start a process in the job's cgroup {path}: {source}")]
+    Enter { path: PathBuf, source: io::Error },
     #[error("cannot set {limit} to {value:?}: the host refused writing {path}: {reason}")]
     Limit { limit: &'static str, value: String, path: PathBuf, reason: String },
     #[error("cannot set {limit}: this host has no {controller} cgroup controller for the job; enable it or drop the limit")]

@@ -179,14 +179,21 @@ impl Job {
         res.map_err(|e| (e, path))
     }
 
-    /// Moves `pid` into the job in every hierarchy.
-    pub fn add(&self, pid: i32) -> Result<(), JobError> {
-        let s = pid.to_string();
+    /// Opens what a new process needs to enter the job by itself (see [`Entry`]).
+    pub fn entry(&self) -> Result<Entry, JobError> {
+        let join = |path: PathBuf| move |source| JobError::Enter { path, source };
+        let mut e = Entry { unified: None, tasks: Vec::new() };
         for d in &self.dirs {
-            let p = d.path.join("cgroup.procs");
-            write_file(&p, &s).map_err(|source| JobError::Join { pid, path: p, source })?;
+            if d.unified {
+                let dir = fs::File::open(&d.path).map_err(join(d.path.clone()))?;
+                e.unified = Some((dir.into(), d.path.join("cgroup.procs")));
+            } else {
+                let p = d.path.join("tasks");
+                let f = fs::OpenOptions::new().write(true).open(&p).map_err(join(p.clone()))?;
+                e.tasks.push((f, p));
+            }
         }
-        Ok(())
+        Ok(e)
     }
 
     fn procs_dir(&self) -> Option<&JobDir> {
@@ -521,4 +528,37 @@ fn limit_error(wr: &Write, path: PathBuf, e: &io::Error) -> JobError {
         return JobError::NoController { limit: wr.limit, controller: wr.controller };
     }
     JobError::Limit { limit: wr.limit, value: wr.value.clone(), reason: reason(e, &wr.file), path }
+}
+
+/// The way into a job for a process being started, without the parent writing its pid to
+/// `cgroup.procs`: that write takes the kernel's global cgroup lock for writing, and the
+/// first one after a quiet spell waits for an RCU grace period (8-20 ms here, most of a
+/// container start). Instead the child is forked straight into the v2 directory
+/// (`clone3(CLONE_INTO_CGROUP)`, see `hostproc_sys::fork_into_cgroup`), and in each v1
+/// hierarchy it writes `0` ("myself") to `tasks`, which moves the calling thread under
+/// `cgroup_mutex` alone. The child is single-threaded, so its thread is the process.
+pub struct Entry {
+    /// The v2 directory (for `CLONE_INTO_CGROUP`) and its `cgroup.procs` (the fallback).
+    pub unified: Option<(std::os::fd::OwnedFd, PathBuf)>,
+    tasks: Vec<(fs::File, PathBuf)>,
+}
+
+impl Entry {
+    /// Run by the new process itself: joins every v1 hierarchy.
+    pub fn join_v1(&self) -> Result<(), JobError> {
+        for (f, p) in &self.tasks {
+            let mut f: &fs::File = f;
+            f.write_all(b"0").map_err(|source| JobError::Join { pid: hostproc_sys::getpid(), path: p.clone(), source })?;
+        }
+        Ok(())
+    }
+
+    /// The fallback when `CLONE_INTO_CGROUP` is unavailable: the parent writes `pid` to
+    /// the v2 `cgroup.procs`.
+    pub fn add_unified(&self, pid: i32) -> Result<(), JobError> {
+        if let Some((_, p)) = &self.unified {
+            write_file(p, &pid.to_string()).map_err(|source| JobError::Join { pid, path: p.clone(), source })?;
+        }
+        Ok(())
+    }
 }

@@ -221,11 +221,13 @@ pub(crate) fn init_launch(cfg: &Config, tty: Option<std::os::fd::OwnedFd>, prese
     }
 }
 
-/// Forks a process, puts it in the job, sets what only the parent can, and releases it.
+/// Forks a process into the job, sets what only the parent can, and releases it.
 pub(crate) fn start_process(l: &Launch, job: &Job, hold: &init::Hold) -> Result<i32, ContainerError> {
-    let mut p = init::spawn(l, hold)?;
+    let entry = job.entry()?;
+    let mut p = init::spawn(l, hold, &entry)?;
     let pid = p.pid;
-    let placed = job.add(pid).map_err(ContainerError::from).and_then(|()| set_oom_score_adj(l.process.oom_score_adj, pid));
+    let joined = if p.in_unified { Ok(()) } else { entry.add_unified(pid) };
+    let placed = joined.map_err(ContainerError::from).and_then(|()| set_oom_score_adj(l.process.oom_score_adj, pid));
     if let Err(e) = placed {
         p.abort();
         return Err(e);
