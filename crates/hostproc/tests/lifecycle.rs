@@ -949,8 +949,8 @@ fn json_log_on_error() {
     .assert_code(1);
     let last_error = json_log(&log2)
         .into_iter()
-        .filter(|e| e["level"] == "error")
-        .last()
+        .rev()
+        .find(|e| e["level"] == "error")
         .expect("an error entry");
     assert!(
         last_error["msg"].as_str().unwrap_or("").contains("hpt-logged-missing"),

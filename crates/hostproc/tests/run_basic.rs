@@ -300,7 +300,7 @@ fn without_clone3_the_payload_still_runs_in_its_job() {
     // SAFETY: only async-signal-safe calls (prctl) between fork and exec.
     unsafe {
         use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| deny_clone3());
+        cmd.pre_exec(deny_clone3);
     }
     let out = execute(cmd);
     out.assert_code(0);

@@ -293,8 +293,8 @@ impl<'a> Ctr<'a> {
         let prefix = format!("{key}=");
         self.payload_out()
             .lines()
-            .filter_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_owned()))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_owned()))
     }
 }
 
