@@ -54,13 +54,15 @@ struct Opts {
     crun: Option<PathBuf>,
     scenarios: Vec<u32>,
     json: Option<PathBuf>,
+    /// State roots on the temporary directory's file system instead of a tmpfs.
+    state_on_disk: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: hostproc-bench [--reps N (30)] [--kill-reps N (5)] [--kill-procs N (1000)] [--list N (500)]\n\
          \x20      [--list-others N (100)] [--mem N (200)] [--hostproc PATH] [--runc PATH|none] [--crun PATH|none]\n\
-         \x20      [--scenarios 1,2,3,4,5,6] [--json FILE]\n\
+         \x20      [--scenarios 1,2,3,4,5,6] [--json FILE] [--state-on-disk]\n\
          Scenario 7 (peak memory) comes from scenario 1's runs."
     );
     std::process::exit(2)
@@ -75,7 +77,11 @@ fn which(name: &str, extra: &[&str]) -> Option<PathBuf> {
 }
 
 fn parse_opts() -> Opts {
-    let default_hp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/hostproc");
+    // Built next to this program (target/<triple>/release/).
+    let default_hp = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("hostproc")))
+        .unwrap_or_else(|| PathBuf::from("hostproc"));
     let mut o = Opts {
         reps: 30,
         kill_reps: 5,
@@ -88,11 +94,17 @@ fn parse_opts() -> Opts {
         crun: which("crun", &["/usr/bin/crun"]),
         scenarios: vec![1, 2, 3, 4, 5, 6],
         json: None,
+        state_on_disk: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
+        if a == "--state-on-disk" {
+            o.state_on_disk = true;
+            i += 1;
+            continue;
+        }
         let v = args.get(i + 1).cloned().unwrap_or_else(|| usage());
         let num = || v.parse::<usize>().unwrap_or_else(|_| usage());
         match a {
@@ -492,7 +504,7 @@ fn ms(d: Duration) -> f64 {
 
 impl Ctx {
     fn state_root(&self, rt: Rt) -> PathBuf {
-        self.tmp.join(format!("state-{}", rt.name()))
+        self.tmp.join("state").join(rt.name())
     }
     fn bin(&self, rt: Rt) -> String {
         match rt {
@@ -1308,6 +1320,19 @@ fn setup(c: &mut Ctx) -> Res<()> {
         return Err(format!("open: {}", errno()));
     }
     fs::create_dir_all(c.tmp.join("hostproc-rootfs")).map_err(|e| e.to_string())?;
+    // Every runtime keeps its state under /run, a tmpfs on systemd hosts; this machine's
+    // may be a disk, so by default the state roots get a tmpfs of their own.
+    let state = c.tmp.join("state");
+    fs::create_dir_all(&state).map_err(|e| e.to_string())?;
+    if !c.o.state_on_disk {
+        let (src, dst) = (c"tmpfs", cstr(&state));
+        let r = unsafe {
+            libc::mount(src.as_ptr(), dst.as_ptr(), src.as_ptr(), libc::MS_NOSUID | libc::MS_NODEV, c"mode=0700".as_ptr().cast())
+        };
+        if r != 0 {
+            return Err(format!("mount a tmpfs on {}: {}", state.display(), errno()));
+        }
+    }
     // A private copy of the binary: the target directory may be rebuilt while we run.
     let snap = c.tmp.join("hostproc");
     fs::copy(&c.o.hostproc, &snap).map_err(|e| format!("copy {}: {e}", c.o.hostproc.display()))?;
@@ -1461,6 +1486,14 @@ fn setup(c: &mut Ctx) -> Res<()> {
     c.say(format!(
         "- repetitions: {} (scenarios 1-3, 5), {} (scenario 4, {} processes); list with {} (all runtimes) and {} (hostproc); {} running for memory",
         c.o.reps, c.o.kill_reps, c.o.kill_procs, c.o.list_others_n, c.o.list_n, c.o.mem_n
+    ));
+    c.say(format!(
+        "- state roots (--root of every runtime): {}",
+        if c.o.state_on_disk {
+            format!("{} (--state-on-disk; the file system of the temporary directory)", c.tmp.join("state").display())
+        } else {
+            format!("a tmpfs at {}, as /run is on systemd hosts (--state-on-disk to keep them on disk)", c.tmp.join("state").display())
+        }
     ));
     c.say(format!(
         "- load average at start: {}",
@@ -1769,6 +1802,10 @@ fn cleanup(c: &mut Ctx) -> Vec<String> {
                 }
             }
         }
+    }
+    if !c.o.state_on_disk {
+        let st = cstr(&c.tmp.join("state"));
+        unsafe { libc::umount2(st.as_ptr(), libc::MNT_DETACH) };
     }
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let tmp_s = c.tmp.display().to_string();

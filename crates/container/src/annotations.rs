@@ -106,16 +106,18 @@ impl Annotations {
     /// processor.count N = a quota of N CPUs; processor.limit L = L/10000 of all the
     /// host's CPUs; processor.weight W (1..10000, the cgroup v2 cpu.weight range) =
     /// the cpu.shares that convert to weight W; memory.sizeinmb = the memory limit.
-    pub fn apply_to(&self, r: &mut hostproc_job::Resources, host_cpus: u64) {
+    /// `host_cpus` is asked only when a processor annotation needs it (it reads cgroup
+    /// files, which most containers can do without).
+    pub fn apply_to(&self, r: &mut hostproc_job::Resources, host_cpus: impl Fn() -> u64) {
         const PERIOD: u64 = 100_000;
         if let Some(n) = self.cpu_count {
-            let n = n.min(host_cpus.max(1));
+            let n = n.min(host_cpus().max(1));
             r.cpu_period = Some(PERIOD);
             r.cpu_quota = Some((n * PERIOD) as i64);
         }
         if let Some(l) = self.cpu_limit {
             r.cpu_period = Some(PERIOD);
-            r.cpu_quota = Some(((l * host_cpus.max(1) * PERIOD) / 10_000).max(1000) as i64);
+            r.cpu_quota = Some(((l * host_cpus().max(1) * PERIOD) / 10_000).max(1000) as i64);
         }
         if let Some(w) = self.cpu_weight {
             r.cpu_shares = Some(hostproc_job::weight_to_shares(w));
@@ -146,7 +148,7 @@ mod tests {
         a.insert(CPU_WEIGHT.to_string(), "10000".to_string());
         let ann = Annotations::parse(&a).unwrap();
         let mut r = hostproc_job::Resources::default();
-        ann.apply_to(&mut r, 2);
+        ann.apply_to(&mut r, || 2);
         assert_eq!(r.cpu_quota, Some(100_000));
         assert_eq!(r.memory_limit, Some(64 << 20));
         assert_eq!(r.cpu_shares, Some(262_144));
@@ -154,7 +156,7 @@ mod tests {
         a.insert(CPU_LIMIT.to_string(), "5000".to_string());
         let ann = Annotations::parse(&a).unwrap();
         let mut r = hostproc_job::Resources::default();
-        ann.apply_to(&mut r, 2);
+        ann.apply_to(&mut r, || 2);
         assert_eq!(r.cpu_quota, Some(100_000), "half of two CPUs");
         a.insert(HPC.to_string(), "false".to_string());
         assert!(Annotations::parse(&a).is_err());

@@ -126,7 +126,7 @@ impl Config {
         let storage = Plan::new(options.mode, rootfs, root.readonly().unwrap_or(false), &options.location, mounts, bundle)?;
 
         let mut resources = linux.and_then(|l| l.resources().as_ref()).map(convert_resources).unwrap_or_default();
-        options.apply_to(&mut resources, host_cpus());
+        options.apply_to(&mut resources, host_cpus);
         resources.validate()?;
         let cgroups_path = linux.and_then(|l| l.cgroups_path().clone()).filter(|p| !p.as_os_str().is_empty());
 
