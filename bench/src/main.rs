@@ -458,7 +458,12 @@ struct Ctx {
     /// cgroup dirs that crun's absolute paths will create above its containers, deepest last.
     crun_parents: Vec<PathBuf>,
     floor_sets: Vec<CgSet>,
+    /// The default rootfs location (/hpc), and whether it existed before the bench.
     hpc_location: String,
+    hpc_existed: bool,
+    /// hostproc's parent cgroups (`<own>/hostproc`, kept by hostproc once made) that did
+    /// not exist before the bench: removed at the end.
+    made_parents: Vec<PathBuf>,
     hostproc_src: PathBuf,
     seq: usize,
     report: Vec<String>,
@@ -586,7 +591,6 @@ impl Ctx {
                 "root": {"path": self.tmp.join("hostproc-rootfs")},
                 "annotations": {
                     "microsoft.com/hostprocess-container": "true",
-                    "microsoft.com/hostprocess-rootfs-location": self.hpc_location,
                 }
             }),
             Rt::Runc | Rt::Crun => {
@@ -1286,12 +1290,15 @@ fn main() {
         template: Value::Null,
         crun_parents: Vec::new(),
         floor_sets: Vec::new(),
-        hpc_location: format!("/hpc-bench-{pid}"),
+        hpc_location: "/hpc".into(),
+        hpc_existed: Path::new("/hpc").exists(),
+        made_parents: Vec::new(),
         hostproc_src: PathBuf::new(),
         seq: 0,
         report: Vec::new(),
         json: serde_json::Map::new(),
     };
+    c.made_parents = c.all.iter().map(|h| own_dir(h).join("hostproc")).filter(|p| !p.exists()).collect();
     let res = setup(&mut c).and_then(|()| bench(&mut c));
     let leftovers = cleanup(&mut c);
     if let Err(e) = &res {
@@ -1338,9 +1345,6 @@ fn setup(c: &mut Ctx) -> Res<()> {
     fs::copy(&c.o.hostproc, &snap).map_err(|e| format!("copy {}: {e}", c.o.hostproc.display()))?;
     c.hostproc_src = c.o.hostproc.clone();
     c.o.hostproc = snap;
-    if Path::new(&c.hpc_location).exists() {
-        return Err(format!("{} exists already", c.hpc_location));
-    }
     let mut notes = Vec::new();
     // runc / crun
     let mut want = Vec::new();
@@ -1816,7 +1820,13 @@ fn cleanup(c: &mut Ctx) -> Vec<String> {
             }
         }
     }
-    if Path::new(&c.hpc_location).exists() && fs::remove_dir(&c.hpc_location).is_err() {
+    for p in &c.made_parents {
+        // Another user's containers may be in it now: then it is theirs to leave.
+        let _ = fs::remove_dir(p);
+    }
+    // hostproc keeps /hpc once made; the bench removes it if it made it (unless another
+    // user of this host has mounts under it now).
+    if !c.hpc_existed && Path::new(&c.hpc_location).exists() && fs::remove_dir(&c.hpc_location).is_err() {
         left.push(c.hpc_location.clone());
     }
     if left.iter().all(|l| !l.starts_with("mount")) {

@@ -286,6 +286,12 @@ fn payload_runs_in_its_job_cgroup() {
     out.assert_code(0);
     assert_in_job_everywhere(&out, &id);
     cleanup_check(&root, &b, &id, &[]);
+    // The job is gone, its parent `hostproc` (hostproc's own, like a slice) is kept.
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let v2 = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
+    let mount = if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() { "/sys/fs/cgroup/unified" } else { "/sys/fs/cgroup" };
+    let parent = std::path::Path::new(mount).join(v2.trim_start_matches('/')).join("hostproc");
+    assert!(parent.is_dir(), "{} was removed", parent.display());
 }
 
 /// Where the kernel or a seccomp filter refuses clone3 (containerd's default profile

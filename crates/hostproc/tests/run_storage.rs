@@ -51,6 +51,12 @@ fn bind_mode_rootfs_at_hpc_only_inside() {
         !Path::new("/hpc").join(b.marker()).exists(),
         "the host's /hpc shows the rootfs after the run"
     );
+    // /hpc is the host's fixed mount point: kept, empty of mounts on the host, and with
+    // no reference-count lock file (only annotation-set locations and volumes have one).
+    assert!(fs::symlink_metadata("/hpc").map(|m| m.is_dir()).unwrap_or(false), "/hpc was not kept as a directory");
+    assert!(!mountpoint_lock(Path::new("/hpc")).exists(), "/hpc has a lock file");
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.lines().any(|l| l.split_whitespace().nth(4) == Some("/hpc")), "a mount on the host's /hpc");
     cleanup_check(&root, &b, &id, &[]);
 }
 
@@ -161,8 +167,8 @@ fn bind_mode_existing_mount_point_is_kept() {
     cleanup_check(&root, &b, &id, &[dest.path(), src.path()]);
 }
 
-/// `microsoft.com/hostprocess-rootfs-location` moves the rootfs; the location is created
-/// for the container and removed afterwards.
+/// `microsoft.com/hostprocess-rootfs-location` moves the rootfs; a location other than
+/// the default `/hpc` is created for the containers using it and removed after the last.
 #[test]
 fn bind_mode_rootfs_location_annotation() {
     let root = Root::new();

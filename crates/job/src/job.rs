@@ -19,6 +19,12 @@ pub struct JobDir {
     pub controllers: Vec<String>,
     #[serde(default)]
     pub unified: bool,
+    /// The directory above `path` is hostproc's own parent cgroup (default placement,
+    /// `<caller's cgroup>/hostproc`): kept when the job is removed, like a systemd slice,
+    /// since making and removing it with every container doubled the cgroup work of a
+    /// start (9 more mkdirs and rmdirs on a hybrid host; docs/benchmarks.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_parent: bool,
 }
 
 /// A container's job. Serializable, so a later command (or `delete --force` after a
@@ -113,6 +119,7 @@ impl Job {
     /// state before creation, so a crash half-way can be undone).
     pub fn planned(layout: &Layout, cgroups_path: Option<&Path>, id: &str) -> Result<Job, JobError> {
         let placed = layout.place(cgroups_path, id)?;
+        let keep_parent = cgroups_path.is_none();
         let dirs = placed
             .into_iter()
             .zip(&layout.hierarchies)
@@ -121,7 +128,7 @@ impl Job {
                     crate::HierarchyKind::V1 { controllers } => (controllers.clone(), false),
                     crate::HierarchyKind::Unified { controllers } => (controllers.clone(), true),
                 };
-                JobDir { path, stop, controllers, unified }
+                JobDir { path, stop, controllers, unified, keep_parent }
             })
             .collect();
         Ok(Job { dirs })
@@ -296,14 +303,19 @@ impl Job {
                 }
             }
         }
-        self.remove()
+        self.remove_dirs(true)
     }
 
-    /// Removes the job's directories (and the empty parents we placed them in).
+    /// Removes the job's directories and every empty parent we placed them in, hostproc's
+    /// own parent included (the undo of a failed create).
     pub fn remove(&self) -> Result<(), JobError> {
+        self.remove_dirs(false)
+    }
+
+    fn remove_dirs(&self, keep: bool) -> Result<(), JobError> {
         let mut first_err = None;
         for d in &self.dirs {
-            if let Err(e) = remove_dir(d) {
+            if let Err(e) = remove_dir(d, keep && d.keep_parent) {
                 first_err.get_or_insert(e);
             }
         }
@@ -501,10 +513,14 @@ fn enable_controllers(dir: &Path, controllers: &[String], intermediate: bool) {
     }
 }
 
-fn remove_dir(d: &JobDir) -> Result<(), JobError> {
+fn remove_dir(d: &JobDir, keep_parent: bool) -> Result<(), JobError> {
     let mut cur = d.path.clone();
+    let stop = match d.path.parent() {
+        Some(p) if keep_parent => p.to_path_buf(),
+        _ => d.stop.clone(),
+    };
     let mut first = true;
-    while cur.starts_with(&d.stop) && cur != d.stop {
+    while cur.starts_with(&stop) && cur != stop {
         match fs::remove_dir(&cur) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -16,6 +16,8 @@ pub enum StorageError {
     MissingSource { path: PathBuf },
     #[error("mount destination {destination} resolves outside the rootfs {rootfs} through a symlink; refusing to mount onto a host path (remove the symlink from the image)")]
     Escape { destination: String, rootfs: PathBuf },
+    #[error("the rootfs location {0} exists but is not a directory: remove it or choose another location (microsoft.com/hostprocess-rootfs-location)")]
+    LocationNotDir(PathBuf),
     #[error("cannot {what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: io::Error },
 }

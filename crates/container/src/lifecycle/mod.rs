@@ -136,7 +136,9 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
         Mode::Host => HostMounts::record(&cfg.storage),
         Mode::Bind => {
             let mut r = Record::default();
-            r.shared_points.push(cfg.storage.location.clone());
+            if !hostproc_storage::is_fixed_location(&cfg.storage.location) {
+                r.shared_points.push(cfg.storage.location.clone());
+            }
             r.shared_points.extend(cfg.storage.mounts.iter().map(|m| m.destination.clone()));
             r
         }
@@ -176,9 +178,16 @@ pub(crate) fn setup(cfg: &mut Config, layout: &Layout, made: &mut Made, st: &mut
     crash("after-cgroup");
     match cfg.storage.mode {
         Mode::Bind => {
-            let mut points = vec![(cfg.storage.location.clone(), true)];
+            let mut points = Vec::new();
+            if hostproc_storage::is_fixed_location(&cfg.storage.location) {
+                hostproc_storage::ensure_location(&cfg.storage.location)?;
+            } else {
+                points.push((cfg.storage.location.clone(), true));
+            }
             points.extend(cfg.storage.mounts.iter().map(|m| (m.destination.clone(), m.source_is_dir)));
-            made.points = Some(SharedPoints::acquire(Path::new(MOUNTPOINT_LOCKS), &points)?);
+            if !points.is_empty() {
+                made.points = Some(SharedPoints::acquire(Path::new(MOUNTPOINT_LOCKS), &points)?);
+            }
         }
         Mode::Host => HostMounts::apply(&cfg.storage, &made.record)?,
     }
