@@ -61,8 +61,14 @@ pub struct Stats {
     pub io_ops: Vec<(u64, u64, String, u64)>,
 }
 
-fn read(path: &Path) -> io::Result<String> {
-    fs::read_to_string(path)
+/// Reads a small kernel file (cgroupfs, procfs). Unlike `fs::read_to_string` it does not
+/// ask the size first (a `statx` and an `lseek` that such files answer with 0 or 4096).
+pub(crate) fn read(path: &Path) -> io::Result<String> {
+    use std::io::Read as _;
+    let mut buf = Vec::with_capacity(512);
+    // Through `take`, std's read_to_end skips its size hint (the statx and lseek).
+    fs::File::open(path)?.take(1 << 20).read_to_end(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Writes a cgroup file the way cgroupfs wants it: one write(2), no create, no truncate
@@ -429,6 +435,28 @@ fn wait_for(path: &Path, want: &str) {
 
 fn make_dir(d: &JobDir) -> Result<(), JobError> {
     let create_err = |source| JobError::Create { path: d.path.clone(), source };
+    // The common case: the parents exist (hostproc's own is kept), so one mkdir does.
+    if d.path.parent() != Some(d.stop.as_path()) && d.path.parent().is_some_and(|p| p.starts_with(&d.stop)) {
+        match fs::create_dir(&d.path) {
+            Ok(()) => {
+                if !d.unified && d.controllers.iter().any(|c| c == "cpuset") {
+                    // The parent too: a concurrent create may have made it and not yet
+                    // filled it in.
+                    if let Some(p) = d.path.parent() {
+                        inherit_cpuset(p);
+                    }
+                    inherit_cpuset(&d.path);
+                }
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::AGAIN.raw_os_error()) => {
+                return Err(JobError::Limited { path: d.path.clone() })
+            }
+            Err(e) => return Err(create_err(e)),
+        }
+    }
     // A concurrent removal of an empty shared parent (hostproc/) can race our mkdir: retry.
     for attempt in 0..5 {
         let rel = d.path.strip_prefix(&d.stop).unwrap_or(&d.path);

@@ -54,7 +54,7 @@ impl Layout {
     /// reads and a few `stat`s: no mountinfo parsing on the start path.
     pub fn detect(root: &CgroupRoot) -> Result<Layout, JobError> {
         let p = Path::new("/proc/self/cgroup");
-        let text = std::fs::read_to_string(p).map_err(|source| JobError::Layout { path: p.into(), source })?;
+        let text = crate::job::read(p).map_err(|source| JobError::Layout { path: p.into(), source })?;
         Self::from_proc_cgroup(root, &text)
     }
 
@@ -71,7 +71,7 @@ impl Layout {
                 if !mount.join("cgroup.procs").exists() {
                     continue;
                 }
-                let controllers = std::fs::read_to_string(mount.join("cgroup.controllers"))
+                let controllers = crate::job::read(&mount.join("cgroup.controllers"))
                     .unwrap_or_default()
                     .split_whitespace()
                     .map(str::to_owned)
