@@ -1808,7 +1808,7 @@ fn cleanup(c: &mut Ctx) -> Vec<String> {
         }
     }
     if !c.o.state_on_disk {
-        let st = cstr(&c.tmp.join("state"));
+        let st = cstr(c.tmp.join("state"));
         unsafe { libc::umount2(st.as_ptr(), libc::MNT_DETACH) };
     }
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

@@ -92,6 +92,32 @@ pub unsafe fn fork_into_cgroup(cgroup: std::os::fd::BorrowedFd<'_>) -> io::Resul
     }))
 }
 
+/// Lets go of what a long-lived, mostly idle process no longer needs resident: the page
+/// mappings of the program's code (`madvise(MADV_DONTNEED)` on the executable's text, a
+/// clean file mapping, so the pages stay in the page cache and come back on use) and the
+/// heap's free memory (`malloc_trim`). The supervisor, forked from `create`, otherwise
+/// keeps every page of code `create` ran in its resident set for the container's life.
+pub fn trim_resident_memory() {
+    extern "C" {
+        // Defined by the linker's default script: the start of the first segment and the
+        // end of .text (the read-only segments before the writable ones).
+        static __executable_start: u8;
+        static etext: u8;
+    }
+    // Only the symbols' addresses are taken.
+    let (start, end) = (std::ptr::addr_of!(__executable_start) as usize, std::ptr::addr_of!(etext) as usize);
+    let page = 4096;
+    let start = start & !(page - 1);
+    let end = end & !(page - 1);
+    if end > start {
+        // SAFETY: the range is the executable's read-only code and headers, never written
+        // (no copy-on-write data is dropped); a later access faults the page back in.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+    // SAFETY: plain library call on the process's own heap.
+    unsafe { libc::malloc_trim(0) };
+}
+
 /// `_exit(2)`: leaves the child without running the parent's atexit handlers or destructors.
 pub fn exit_immediately(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.

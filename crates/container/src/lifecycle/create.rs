@@ -135,6 +135,8 @@ fn spawn_supervisor(
 
 fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, points: Option<SharedPoints>, record: &Record) {
     use rustix::event::{poll, PollFd, PollFlags};
+    // It sleeps for the container's life: keep only what it uses resident.
+    sig::trim_resident_memory();
     let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
     loop {
         match poll(&mut fds, None) {
