@@ -39,9 +39,11 @@ impl Hierarchy {
     }
 }
 
-/// The v1 controllers a job joins. Others (net_cls, perf_event, hugetlb, rdma, misc,
-/// named hierarchies) carry no limit we set and are left alone.
-const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio", "devices"];
+/// The v1 controllers a job joins. Others (devices, net_cls, perf_event, hugetlb, rdma,
+/// misc, named hierarchies) carry no limit we set and are left alone: a HostProcess
+/// container reaches the host's devices, so a devices cgroup of its own (which would
+/// inherit the caller's rules and add none) is only a mkdir, a join and an rmdir more.
+const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio"];
 
 /// The host's cgroup hierarchies as seen by the calling process.
 #[derive(Debug, Clone)]

@@ -118,7 +118,7 @@ fn hybrid_layout_follows_the_callers_cgroup_in_each_hierarchy() {
     let layout = Layout::from_proc_cgroup(&root, &proc).unwrap();
     assert!(layout.is_v1());
     assert!(layout.hierarchies[0].is_unified(), "unified first: it has cgroup.kill");
-    assert_eq!(layout.hierarchies.len(), 9, "eight v1 controllers and unified; name=systemd skipped");
+    assert_eq!(layout.hierarchies.len(), 8, "seven v1 controllers and unified; devices and name=systemd skipped");
     let placed = layout.place(None, "c4").unwrap();
     let mem = placed.iter().find(|(d, _)| d.starts_with(t.path().join("memory"))).unwrap();
     assert_eq!(mem.0, t.path().join("memory/machine/managed/hostproc/c4"));
@@ -155,7 +155,7 @@ fn v1_resources_are_written_to_their_controllers() {
     assert_eq!(read(p("cpu/hostproc/c5/cpu.cfs_period_us")), "100000");
     assert_eq!(read(p("pids/hostproc/c5/pids.max")), "7");
     assert_eq!(read(p("blkio/hostproc/c5/blkio.bfq.weight")), "300", "BFQ's file when CFQ's blkio.weight is absent");
-    assert_eq!(job.dirs.len(), 9);
+    assert_eq!(job.dirs.len(), 8);
 }
 
 #[test]
