@@ -310,9 +310,8 @@ fn hierarchies() -> Res<(Vec<Hier>, Vec<Hier>)> {
     let text =
         fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
     let pure_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    let job_ctrls = [
-        "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio", "devices",
-    ];
+    // hostproc_job's V1_CONTROLLERS (no devices: hostproc sets no device rules).
+    let job_ctrls = ["cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio"];
     let (mut all, mut job) = (Vec::new(), Vec::new());
     for line in text.lines() {
         let mut it = line.splitn(3, ':');
