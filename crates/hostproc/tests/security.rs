@@ -61,6 +61,41 @@ fn run_payload_holds_only_stdio_and_its_cwd() {
     cleanup_check(&root, &b, &id, &[]);
 }
 
+/// Started with descriptors 0, 1 and 2 closed (a careless supervisor), hostproc puts
+/// /dev/null there before opening anything, so no state or lock file it opens becomes
+/// its stdout and no output lands in one.
+#[test]
+fn closed_standard_descriptors_never_receive_a_file() {
+    let root = Root::new();
+    let mut b = Bundle::new();
+    let seen = tempdir();
+    let out_file = seen.path().join("fds");
+    b.sh(&format!("ls -l /proc/self/fd/ > {} 2>&1; echo payload-output", out_file.display()));
+    let id = unique_id("secclosed");
+    let mut cmd = run_command(&root, &b, &id);
+    // SAFETY: only close(2) between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            for fd in 0..3 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let out = execute(cmd);
+    out.assert_code(0);
+    let fds = fs::read_to_string(&out_file).unwrap();
+    for l in fds.lines().filter(|l| l.contains(" -> ")) {
+        let (num, target) = l.split_once(" -> ").unwrap();
+        let num: String = num.chars().rev().take_while(|c| c.is_ascii_digit()).collect::<String>().chars().rev().collect();
+        if ["0", "1", "2"].contains(&num.as_str()) {
+            assert!(target == "/dev/null" || target.starts_with(&out_file.display().to_string()), "fd {num} of the payload is {target}:\n{fds}");
+        }
+    }
+    cleanup_check(&root, &b, &id, &[]);
+}
+
 #[test]
 fn run_payload_holds_only_stdio_as_nobody_in_host_mode() {
     let root = Root::new();

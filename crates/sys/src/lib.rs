@@ -243,6 +243,22 @@ pub fn reset_signal_dispositions() {
     }
 }
 
+/// Opens /dev/null on any of descriptors 0, 1, 2 that is closed, so that no file opened
+/// later lands on them and receives what is printed (std's runtime does this for a Rust
+/// `main`; hostproc's entry point is C's `main`, see crates/hostproc/src/main.rs).
+pub fn ensure_std_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries the descriptor.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: a NUL-terminated path; open returns the lowest free descriptor, `fd`.
+            let n = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if n != fd {
+                exit_immediately(127);
+            }
+        }
+    }
+}
+
 /// Restores SIGPIPE's default action (Rust's runtime ignores it), so a closed stdout ends
 /// the command quietly.
 pub fn default_sigpipe() {
