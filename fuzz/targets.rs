@@ -10,8 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name (the name is the directory under `fuzz/regressions/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] =
+pub const TARGETS: &[(&str, Target)] =
     &[("config", config), ("process", process), ("state", state), ("resources", resources), ("names", names)];
 
 /// A bundle directory with an empty `rootfs/`, made once per process under
