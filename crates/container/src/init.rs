@@ -79,11 +79,13 @@ pub enum Hold {
 }
 
 /// Forks a process of the job (into its v2 cgroup where the kernel allows). It joins the
-/// v1 hierarchies and then waits, as root, until `release`.
+/// v1 hierarchies and, when the parent still has to act on it, waits as root until
+/// `release`; `release` then reports how its set-up ended.
 pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry) -> Result<Init, ContainerError> {
     let prepared = prepare(cfg)?;
     let (go_r, go_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
     let (err_r, err_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
+    let parent = hostproc_sys::getpid();
     // SAFETY: hostproc is single-threaded; the child only sets up and execs or _exits,
     // and never calls raise/abort (see fork_into_cgroup).
     let into = match &entry.unified {
@@ -92,6 +94,9 @@ pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry) -> Result<Init, Container
         None => None,
     };
     let in_unified = into.is_some() || entry.unified.is_none();
+    // The child waits for "go" only when the parent has something to do first (the v2
+    // join of the fallback, oom_score_adj); otherwise it goes on at once.
+    let wait_for_go = !in_unified || cfg.process.oom_score_adj.is_some();
     let forked = match into {
         Some(f) => f,
         // SAFETY: as above.
@@ -104,9 +109,9 @@ pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry) -> Result<Init, Container
             }
             drop(go_w);
             drop(err_r);
-            child(cfg, &prepared, hold, entry, go_r, err_w)
+            child(cfg, &prepared, hold, entry, wait_for_go.then_some(go_r), parent, err_w)
         }
-        Fork::Parent(pid) => Ok(Init { pid, in_unified, go: Some(go_w.into()), errors: err_r.into() }),
+        Fork::Parent(pid) => Ok(Init { pid, in_unified, go: wait_for_go.then(|| go_w.into()), errors: err_r.into() }),
     }
 }
 
@@ -134,9 +139,9 @@ impl Init {
     }
 }
 
-fn child(cfg: &Launch, p: &Prepared, hold: &Hold, entry: &Entry, go: OwnedFd, err: OwnedFd) -> ! {
+fn child(cfg: &Launch, p: &Prepared, hold: &Hold, entry: &Entry, go: Option<OwnedFd>, parent: i32, err: OwnedFd) -> ! {
     let mut err = std::fs::File::from(err);
-    let msg = match setup(cfg, entry, go) {
+    let msg = match setup(cfg, entry, go, parent) {
         Ok(()) => match hold_here(hold, err) {
             Ok(e) => {
                 err = e;
@@ -189,15 +194,20 @@ fn hold_here(hold: &Hold, mut err: std::fs::File) -> Result<std::fs::File, (std:
     Ok(exec_f)
 }
 
-fn setup(cfg: &Launch, entry: &Entry, go: OwnedFd) -> Result<(), String> {
-    // Die with the parent while still ours; cleared before exec.
+fn setup(cfg: &Launch, entry: &Entry, go: Option<OwnedFd>, parent: i32) -> Result<(), String> {
+    // Die with the parent while still ours; cleared before exec. A parent that died before
+    // the signal was armed is seen as a new parent.
     let _ = hostproc_sys::set_parent_death_signal(hostproc_sys::SIGKILL);
-    let mut go = std::fs::File::from(go);
-    let mut b = [0u8; 1];
-    if !matches!(go.read(&mut b), Ok(1)) {
+    if hostproc_sys::parent_pid() != parent {
         hostproc_sys::exit_immediately(1);
     }
-    drop(go);
+    if let Some(go) = go {
+        let mut go = std::fs::File::from(go);
+        let mut b = [0u8; 1];
+        if !matches!(go.read(&mut b), Ok(1)) {
+            hostproc_sys::exit_immediately(1);
+        }
+    }
     entry.join_v1().map_err(|e| e.to_string())?;
     hostproc_sys::reset_signal_dispositions();
     hostproc_sys::set_signal_mask(&hostproc_sys::SigSet::empty()).map_err(|e| format!("cannot reset the signal mask: {e}"))?;

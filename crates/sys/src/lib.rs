@@ -419,6 +419,12 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
 }
 
+/// The calling process's parent's pid.
+pub fn parent_pid() -> libc::pid_t {
+    // SAFETY: cannot fail.
+    unsafe { libc::getppid() }
+}
+
 /// The calling process's pid.
 pub fn getpid() -> libc::pid_t {
     // SAFETY: cannot fail.
