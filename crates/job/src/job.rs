@@ -439,9 +439,10 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
     if d.path.parent() != Some(d.stop.as_path()) && d.path.parent().is_some_and(|p| p.starts_with(&d.stop)) {
         match fs::create_dir(&d.path) {
             Ok(()) => {
-                if !d.unified && d.controllers.iter().any(|c| c == "cpuset") {
-                    // The parent too: a concurrent create may have made it and not yet
-                    // filled it in.
+                // Filled in by the kernel when hostproc made the parent (clone_children);
+                // otherwise copied, the parent first (a concurrent create may have made it
+                // and not yet filled it in).
+                if !d.unified && d.controllers.iter().any(|c| c == "cpuset") && !cpuset_filled(&d.path) {
                     if let Some(p) = d.path.parent() {
                         inherit_cpuset(p);
                     }
@@ -503,6 +504,12 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
                         cur.push(c);
                         inherit_cpuset(&cur);
                     }
+                    // Levels we made above the job: the kernel fills in their future
+                    // children itself, which spares each later job two writes and a rebuild
+                    // of the scheduler domains (cgroup v1's cpuset).
+                    for p in created.iter().filter(|p| **p != d.path) {
+                        let _ = write_file(&p.join("cgroup.clone_children"), "1");
+                    }
                 }
                 return Ok(());
             }
@@ -518,6 +525,10 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
 
 /// A new v1 cpuset cgroup starts with no CPUs and no memory nodes; give an empty one
 /// its parent's.
+fn cpuset_filled(dir: &Path) -> bool {
+    ["cpuset.cpus", "cpuset.mems"].iter().all(|f| read(&dir.join(f)).is_ok_and(|v| !v.trim().is_empty()))
+}
+
 fn inherit_cpuset(dir: &Path) {
     let Some(parent) = dir.parent() else { return };
     for f in ["cpuset.cpus", "cpuset.mems"] {
