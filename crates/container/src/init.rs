@@ -116,12 +116,17 @@ pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry) -> Result<Init, Container
 }
 
 impl Init {
-    /// Lets the child go on. With `Hold::Pipe` waits until it has exec'd (the pipe closes)
-    /// or failed (it writes why); with `Hold::Fifo` until it is set up and held ("R").
-    pub fn release(&mut self) -> Result<(), ContainerError> {
+    /// Lets the child go on, if it waits for that.
+    pub fn go(&mut self) {
         if let Some(mut go) = self.go.take() {
             let _ = go.write_all(b"1");
         }
+    }
+
+    /// How the child's set-up ended. With `Hold::Pipe` waits until it has exec'd (the
+    /// pipe closes) or failed (it writes why); with `Hold::Fifo` until it is set up and
+    /// held ("R").
+    pub fn outcome(&mut self) -> Result<(), ContainerError> {
         let mut msg = String::new();
         let _ = self.errors.read_to_string(&mut msg);
         if msg.is_empty() || msg == "R" {

@@ -232,6 +232,12 @@ pub(crate) fn init_launch(cfg: &Config, tty: Option<std::os::fd::OwnedFd>, prese
 
 /// Forks a process into the job, sets what only the parent can, and releases it.
 pub(crate) fn start_process(l: &Launch, job: &Job, hold: &init::Hold) -> Result<i32, ContainerError> {
+    start_process_with(l, job, hold, |_| {})
+}
+
+/// The same, running `meanwhile` with the new pid while the child sets up and execs (work
+/// of the parent's that need not wait for the outcome).
+pub(crate) fn start_process_with(l: &Launch, job: &Job, hold: &init::Hold, meanwhile: impl FnOnce(i32)) -> Result<i32, ContainerError> {
     let entry = job.entry()?;
     let mut p = init::spawn(l, hold, &entry)?;
     let pid = p.pid;
@@ -241,7 +247,9 @@ pub(crate) fn start_process(l: &Launch, job: &Job, hold: &init::Hold) -> Result<
         p.abort();
         return Err(e);
     }
-    p.release()?;
+    p.go();
+    meanwhile(pid);
+    p.outcome()?;
     Ok(pid)
 }
 

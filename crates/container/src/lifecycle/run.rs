@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use hostproc_job::{Job, Layout};
 use hostproc_sys as sig;
 
-use super::{init_launch, initial_state, setup, start_process, stop_rest, reap, Made};
+use super::{init_launch, initial_state, setup, start_process_with, stop_rest, reap, Made};
 use crate::config::Config;
 use crate::init::Hold;
 use crate::state::{self, Status};
@@ -51,7 +51,17 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
     // point below is undone by `delete --force`.
     let started = setup(&mut cfg, &layout, &mut made, &mut st, &opts.root).and_then(|()| {
         let close: Vec<i32> = made.user_lock.iter().map(|e| e.lock_fd()).collect();
-        start_process(&init_launch(&cfg, None, 0, close), made.job.as_ref().expect("job made"), &Hold::Pipe)
+        // The running state is written while init sets up and execs (if the exec fails,
+        // the undo below removes it with the rest).
+        let running = |init: i32| {
+            st.pid = init;
+            st.status = Status::Running;
+            st.hostproc.init_start = state::start_time(init).map(|t| t.0).unwrap_or(0);
+            if let Err(e) = st.save(&opts.root) {
+                tracing::warn!("{e}");
+            }
+        };
+        start_process_with(&init_launch(&cfg, None, 0, close), made.job.as_ref().expect("job made"), &Hold::Pipe, running)
     });
     let init = match started {
         Ok(pid) => pid,
@@ -61,12 +71,6 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
             return Err(e);
         }
     };
-    st.pid = init;
-    st.status = Status::Running;
-    st.hostproc.init_start = state::start_time(init).map(|t| t.0).unwrap_or(0);
-    if let Err(e) = st.save(&opts.root) {
-        tracing::warn!("{e}");
-    }
     crate::crashpoint::hit("after-running");
     if let Some(p) = &opts.pid_file {
         if let Err(e) = super::write_pid_file(p, init) {
