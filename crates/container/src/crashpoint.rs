@@ -5,7 +5,7 @@
 /// Every point, in the order a container meets them.
 pub const POINTS: &[&str] = &[
     "after-state",          // create/run: state names what is about to be made
-    "after-cgroup",         // the job's cgroups exist, with their limits
+    "after-cgroup",         // the job's v2 cgroup exists, with its limits (v1 ones come with init)
     "after-mounts",         // storage made (host-mode mounts, bind-mode mount points)
     "after-user",           // the ephemeral user exists
     "after-init",           // create: init forked, in its job, held before exec

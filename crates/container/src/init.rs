@@ -81,7 +81,7 @@ pub enum Hold {
 /// Forks a process of the job (into its v2 cgroup where the kernel allows). It joins the
 /// v1 hierarchies and, when the parent still has to act on it, waits as root until
 /// `release`; `release` then reports how its set-up ended.
-pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry) -> Result<Init, ContainerError> {
+pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry, parent_work: bool) -> Result<Init, ContainerError> {
     let prepared = prepare(cfg)?;
     let (go_r, go_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
     let (err_r, err_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
@@ -94,9 +94,10 @@ pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry) -> Result<Init, Container
         None => None,
     };
     let in_unified = into.is_some() || entry.unified.is_none();
-    // The child waits for "go" only when the parent has something to do first (the v2
-    // join of the fallback, oom_score_adj); otherwise it goes on at once.
-    let wait_for_go = !in_unified || cfg.process.oom_score_adj.is_some();
+    // The child waits for "go" (after its own set-up, before it joins the v1 hierarchies)
+    // only when the parent has something to do first (the job's v1 part, the v2 join of
+    // the fallback, oom_score_adj); otherwise it goes on at once.
+    let wait_for_go = parent_work || !in_unified || cfg.process.oom_score_adj.is_some();
     let forked = match into {
         Some(f) => f,
         // SAFETY: as above.
@@ -206,14 +207,6 @@ fn setup(cfg: &Launch, entry: &Entry, go: Option<OwnedFd>, parent: i32) -> Resul
     if hostproc_sys::parent_pid() != parent {
         hostproc_sys::exit_immediately(1);
     }
-    if let Some(go) = go {
-        let mut go = std::fs::File::from(go);
-        let mut b = [0u8; 1];
-        if !matches!(go.read(&mut b), Ok(1)) {
-            hostproc_sys::exit_immediately(1);
-        }
-    }
-    entry.join_v1().map_err(|e| e.to_string())?;
     hostproc_sys::reset_signal_dispositions();
     hostproc_sys::set_signal_mask(&hostproc_sys::SigSet::empty()).map_err(|e| format!("cannot reset the signal mask: {e}"))?;
     hostproc_sys::setsid().map_err(|e| format!("cannot start a new session: {e}"))?;
@@ -237,6 +230,15 @@ fn setup(cfg: &Launch, entry: &Entry, go: Option<OwnedFd>, parent: i32) -> Resul
     if let Some(m) = cfg.identity.umask {
         hostproc_sys::set_umask(m);
     }
+    // Last, so that the parent's part (making the v1 hierarchies) overlaps the above.
+    if let Some(go) = go {
+        let mut go = std::fs::File::from(go);
+        let mut b = [0u8; 1];
+        if !matches!(go.read(&mut b), Ok(1)) {
+            hostproc_sys::exit_immediately(1);
+        }
+    }
+    entry.join_v1().map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -100,25 +100,53 @@ fn reason(e: &io::Error, file: &str) -> String {
     }
 }
 
+/// Which of a job's hierarchies [`Job::make`] creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    All,
+    /// The v2 hierarchy: it must exist before the job's first process is forked into it.
+    Unified,
+    /// The v1 hierarchies: a process joins them itself, so they can be made while it sets
+    /// up (on a hybrid host, most of the cgroup work then overlaps init's own).
+    V1,
+}
+
+impl Part {
+    fn has(self, d: &JobDir) -> bool {
+        match self {
+            Part::All => true,
+            Part::Unified => d.unified,
+            Part::V1 => !d.unified,
+        }
+    }
+}
+
 impl Job {
     /// Creates the job's cgroup in every hierarchy and applies `res`. On any failure
     /// every directory made so far is removed again.
     pub fn create(layout: &Layout, cgroups_path: Option<&Path>, id: &str, res: &Resources) -> Result<Job, JobError> {
-        res.validate()?;
         let job = Job::planned(layout, cgroups_path, id)?;
+        job.make(res, Part::All)?;
+        Ok(job)
+    }
+
+    /// Creates the directories of `part` and writes the limits that live in them. On any
+    /// failure the directories this call made are removed again.
+    pub fn make(&self, res: &Resources, part: Part) -> Result<(), JobError> {
+        res.validate()?;
         let mut made = Job { dirs: Vec::new() };
-        for d in &job.dirs {
+        for d in self.dirs.iter().filter(|d| part.has(d)) {
             if let Err(e) = make_dir(d) {
                 let _ = made.remove();
                 return Err(e);
             }
             made.dirs.push(d.clone());
         }
-        if let Err(e) = made.apply(res) {
+        if let Err(e) = self.apply_part(res, part) {
             let _ = made.remove();
             return Err(e);
         }
-        Ok(made)
+        Ok(())
     }
 
     /// Where the job's directories would be, without creating them (recorded in the
@@ -140,14 +168,32 @@ impl Job {
         Ok(Job { dirs })
     }
 
+    /// True when the job has a directory in a v2 hierarchy.
+    pub fn has_unified(&self) -> bool {
+        self.dirs.iter().any(|d| d.unified)
+    }
+
     fn is_v2_only(&self) -> bool {
         self.dirs.iter().all(|d| d.unified)
     }
 
     /// Writes the limits (also used by `update`).
     pub fn apply(&self, res: &Resources) -> Result<(), JobError> {
+        self.apply_part(res, Part::All)
+    }
+
+    fn apply_part(&self, res: &Resources, part: Part) -> Result<(), JobError> {
         res.validate()?;
-        let writes = if self.is_v2_only() { res.v2_writes() } else { res.v1_writes() };
+        let all = if self.is_v2_only() { res.v2_writes() } else { res.v1_writes() };
+        // A limit whose hierarchy the job lacks goes with the first part (the unified one),
+        // so that its error comes before anything is forked.
+        let writes: Vec<Write> = all
+            .into_iter()
+            .filter(|w| match self.dir_for(w.controller) {
+                Some(d) => part.has(d),
+                None => part != Part::V1,
+            })
+            .collect();
         let mut i = 0;
         while i < writes.len() {
             let wr = &writes[i];
@@ -201,9 +247,7 @@ impl Job {
                 let dir = fs::File::open(&d.path).map_err(join(d.path.clone()))?;
                 e.unified = Some((dir.into(), d.path.join("cgroup.procs")));
             } else {
-                let p = d.path.join("tasks");
-                let f = fs::OpenOptions::new().write(true).open(&p).map_err(join(p.clone()))?;
-                e.tasks.push((f, p));
+                e.tasks.push(d.path.join("tasks"));
             }
         }
         Ok(e)
@@ -595,15 +639,22 @@ fn limit_error(wr: &Write, path: PathBuf, e: &io::Error) -> JobError {
 pub struct Entry {
     /// The v2 directory (for `CLONE_INTO_CGROUP`) and its `cgroup.procs` (the fallback).
     pub unified: Option<(std::os::fd::OwnedFd, PathBuf)>,
-    tasks: Vec<(fs::File, PathBuf)>,
+    /// Each v1 hierarchy's `tasks` file (made, with the job's v1 directories, possibly
+    /// only after the fork; see [`Part::V1`]).
+    tasks: Vec<PathBuf>,
 }
 
 impl Entry {
+    /// True when there are v1 hierarchies to join.
+    pub fn has_v1(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
     /// Run by the new process itself: joins every v1 hierarchy.
     pub fn join_v1(&self) -> Result<(), JobError> {
-        for (f, p) in &self.tasks {
-            let mut f: &fs::File = f;
-            f.write_all(b"0").map_err(|source| JobError::Join { pid: hostproc_sys::getpid(), path: p.clone(), source })?;
+        for p in &self.tasks {
+            let join = |source| JobError::Join { pid: hostproc_sys::getpid(), path: p.clone(), source };
+            fs::OpenOptions::new().write(true).open(p).and_then(|mut f| f.write_all(b"0")).map_err(join)?;
         }
         Ok(())
     }

@@ -15,6 +15,6 @@ mod resources;
 mod job;
 
 pub use error::JobError;
-pub use job::{Entry, Job, Stats};
+pub use job::{Entry, Job, Part, Stats};
 pub use layout::{systemd_to_cgroupfs, CgroupRoot, Hierarchy, HierarchyKind, Layout};
 pub use resources::{blkio_weight_to_io, shares_to_weight, weight_to_shares, Resources, ThrottleDevice, WeightDevice, Write};

@@ -62,7 +62,7 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
         let job = made.job.as_ref().expect("job made");
         let mut close = vec![guard.raw()];
         close.extend(made.user_lock.iter().map(|e| e.lock_fd()));
-        let pid = start_process(&init_launch(&cfg, tty, opts.preserve_fds, close), job, &hold)?;
+        let pid = start_process(&init_launch(&cfg, tty, opts.preserve_fds, close), job, &hold, Some(&cfg.resources))?;
         crate::crashpoint::hit("after-init");
         if let (Some((m, name)), Some(sock)) = (&master, &opts.console_socket) {
             console::send_master(sock, m, name)?;

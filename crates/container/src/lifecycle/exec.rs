@@ -114,7 +114,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32, ContainerErro
         set.add(s);
     }
     let old = if o.detach { None } else { sig::set_signal_mask(&set).ok() };
-    let pid = match start_process(&launch, &st.hostproc.job, &Hold::Pipe) {
+    let pid = match start_process(&launch, &st.hostproc.job, &Hold::Pipe, None) {
         Ok(p) => p,
         Err(e) => {
             if let Some(old) = old {

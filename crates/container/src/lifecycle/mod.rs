@@ -16,7 +16,7 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hostproc_job::{Job, Layout};
+use hostproc_job::{Job, Layout, Part, Resources};
 use hostproc_storage::{HostMounts, Mode, Record, SharedPoints};
 use hostproc_sys as sig;
 
@@ -174,7 +174,11 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
 pub(crate) fn setup(cfg: &mut Config, layout: &Layout, made: &mut Made, st: &mut State, root: &Path) -> Result<(), ContainerError> {
     st.save(root)?;
     crash("after-state");
-    made.job = Some(Job::create(layout, cfg.cgroups_path.as_deref(), &cfg.id, &cfg.resources)?);
+    // The v2 part now (init is forked into it); the v1 part while init sets up
+    // (`start_process`). Without a v2 hierarchy, all of it now.
+    let job = Job::planned(layout, cfg.cgroups_path.as_deref(), &cfg.id)?;
+    job.make(&cfg.resources, if job.has_unified() { Part::Unified } else { Part::All })?;
+    made.job = Some(job);
     crash("after-cgroup");
     match cfg.storage.mode {
         Mode::Bind => {
@@ -230,19 +234,28 @@ pub(crate) fn init_launch(cfg: &Config, tty: Option<std::os::fd::OwnedFd>, prese
     }
 }
 
-/// Forks a process into the job, sets what only the parent can, and releases it.
-pub(crate) fn start_process(l: &Launch, job: &Job, hold: &init::Hold) -> Result<i32, ContainerError> {
-    start_process_with(l, job, hold, |_| {})
+/// Forks a process into the job, sets what only the parent can, and releases it. With
+/// `v1`, the job's v1 part is made (with these limits) while the child sets up.
+pub(crate) fn start_process(l: &Launch, job: &Job, hold: &init::Hold, v1: Option<&Resources>) -> Result<i32, ContainerError> {
+    start_process_with(l, job, hold, v1, |_| {})
 }
 
 /// The same, running `meanwhile` with the new pid while the child sets up and execs (work
 /// of the parent's that need not wait for the outcome).
-pub(crate) fn start_process_with(l: &Launch, job: &Job, hold: &init::Hold, meanwhile: impl FnOnce(i32)) -> Result<i32, ContainerError> {
+pub(crate) fn start_process_with(l: &Launch, job: &Job, hold: &init::Hold, v1: Option<&Resources>, meanwhile: impl FnOnce(i32)) -> Result<i32, ContainerError> {
     let entry = job.entry()?;
-    let mut p = init::spawn(l, hold, &entry)?;
+    let v1 = v1.filter(|_| entry.has_v1() && job.has_unified());
+    let mut p = init::spawn(l, hold, &entry, v1.is_some())?;
     let pid = p.pid;
-    let joined = if p.in_unified { Ok(()) } else { entry.add_unified(pid) };
-    let placed = joined.map_err(ContainerError::from).and_then(|()| set_oom_score_adj(l.process.oom_score_adj, pid));
+    let placed = (|| -> Result<(), ContainerError> {
+        if !p.in_unified {
+            entry.add_unified(pid)?;
+        }
+        if let Some(res) = v1 {
+            job.make(res, Part::V1)?;
+        }
+        set_oom_score_adj(l.process.oom_score_adj, pid)
+    })();
     if let Err(e) = placed {
         p.abort();
         return Err(e);

@@ -61,7 +61,7 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
                 tracing::warn!("{e}");
             }
         };
-        start_process_with(&init_launch(&cfg, None, 0, close), made.job.as_ref().expect("job made"), &Hold::Pipe, running)
+        start_process_with(&init_launch(&cfg, None, 0, close), made.job.as_ref().expect("job made"), &Hold::Pipe, Some(&cfg.resources), running)
     });
     let init = match started {
         Ok(pid) => pid,
