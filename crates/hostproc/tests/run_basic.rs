@@ -488,3 +488,29 @@ fn spec_writes_a_runnable_starter_config() {
     assert!(out.stdout.contains("started-from-spec"), "{}", out.dump());
     assert!(cgroups_named(&id).is_empty());
 }
+
+/// The tests' own safety net: a state root dropped with a container still in it (a test
+/// that failed half-way) takes the container down, so a red test leaves the host clean.
+#[test]
+fn a_dropped_test_root_takes_its_containers_down() {
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.args(&["/bin/sleep", "60"]);
+    b.write();
+    let id = unique_id("droproot");
+    // Init keeps create's stdio: /dev/null, so that nothing waits for it to close.
+    let st = std::process::Command::new(HOSTPROC)
+        .arg("--root")
+        .arg(root.path())
+        .args(["create", "--bundle", b.path().to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "create failed: {st}");
+    assert!(!cgroups_named(&id).is_empty(), "no job was made");
+    drop(root);
+    assert!(cgroups_named(&id).is_empty(), "the job is left: {:?}", cgroups_named(&id));
+    assert!(processes_in_cgroup(&id).iter().all(|p| !pid_alive(*p)), "a process of the job is left");
+}

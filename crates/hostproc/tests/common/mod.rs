@@ -103,6 +103,28 @@ impl Default for Root {
     }
 }
 
+impl Drop for Root {
+    /// A test that fails half-way leaves its containers: take them down (cgroups, mounts,
+    /// ephemeral users) before the root goes, so that one red test does not also leave the
+    /// host dirty. A passing test has deleted them already and this finds nothing.
+    fn drop(&mut self) {
+        let Ok(rd) = fs::read_dir(self.path()) else { return };
+        for e in rd.flatten() {
+            if fs::symlink_metadata(e.path().join("state.json")).is_ok_and(|m| m.is_file()) {
+                let _ = Command::new(HOSTPROC)
+                    .arg("--root")
+                    .arg(self.path())
+                    .args(["delete", "--force"])
+                    .arg(e.file_name())
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
 fn walk(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
     if depth == 0 {
         return;
