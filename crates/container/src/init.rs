@@ -42,7 +42,7 @@ pub struct Launch<'a> {
     pub close_in_child: Vec<i32>,
 }
 
-/// A forked init, waiting for `release`.
+/// A forked init (or exec'd process), before `go` and `outcome`.
 pub struct Init {
     pub pid: i32,
     /// Born in the job's v2 cgroup (false: the parent must still add it there).
@@ -78,9 +78,9 @@ pub enum Hold {
     Fifo { start: std::path::PathBuf, exec: std::path::PathBuf },
 }
 
-/// Forks a process of the job (into its v2 cgroup where the kernel allows). It joins the
-/// v1 hierarchies and, when the parent still has to act on it, waits as root until
-/// `release`; `release` then reports how its set-up ended.
+/// Forks a process of the job (into its v2 cgroup where the kernel allows). It sets itself
+/// up, waits as root for [`Init::go`] when the parent still has to act on it, joins the v1
+/// hierarchies and goes on to exec; [`Init::outcome`] reports how that ended.
 pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry, parent_work: bool) -> Result<Init, ContainerError> {
     let prepared = prepare(cfg)?;
     let (go_r, go_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;

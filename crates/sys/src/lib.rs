@@ -106,7 +106,11 @@ pub fn trim_resident_memory() {
     }
     // Only the symbols' addresses are taken.
     let (start, end) = (std::ptr::addr_of!(__executable_start) as usize, std::ptr::addr_of!(etext) as usize);
-    let page = 4096;
+    // SAFETY: sysconf only reads a constant.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => return,
+    };
     let start = start & !(page - 1);
     let end = end & !(page - 1);
     if end > start {
