@@ -53,7 +53,8 @@ pub fn config(data: &[u8]) {
     // is made), not here.
     // uid/gid 4294967295 is (uid_t)-1: setresuid/setresgid leave the id unchanged, so
     // the payload would silently keep hostproc's root.
-    assert!(cfg.identity.uid != u32::MAX && cfg.identity.gid != u32::MAX, "accepted uid/gid 4294967295 ((uid_t)-1: the payload would run as root)");
+    // (An ephemeral user's uid is a placeholder of u32::MAX until it is made.)
+    assert!((cfg.identity.uid != u32::MAX || cfg.ephemeral_group.is_some()) && cfg.identity.gid != u32::MAX, "accepted uid/gid 4294967295 ((uid_t)-1: the payload would run as root)");
 }
 
 /// exec's `--process` JSON: serde into oci-spec's Process, as `hostproc exec` reads it; an

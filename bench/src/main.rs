@@ -12,11 +12,17 @@
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr};
 use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use hostproc_sys::{
+    close_fd, exit_immediately, pidfd_open, pipe, set_child_subreaper, set_signal_mask,
+    try_wait, unshare_mount_namespace, Fork, SigSet,
+};
 use serde_json::{json, Value};
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -142,9 +148,9 @@ enum Pre {
 }
 
 struct Io {
-    stdin: i32,
-    stdout: i32,
-    stderr: i32,
+    stdin: RawFd,
+    stdout: RawFd,
+    stderr: RawFd,
 }
 
 fn spawn(argv: &[String], io: &Io, pre: &Pre) -> Res<i32> {
@@ -155,69 +161,69 @@ fn spawn(argv: &[String], io: &Io, pre: &Pre) -> Res<i32> {
     let unified = c"/sys/fs/cgroup/unified";
     let tmpfs = c"tmpfs";
     let none = c"none";
+    let no_signals = SigSet::empty();
     // SAFETY: the bench is single-threaded; the child only makes async-signal-safe calls
-    // on data prepared before fork, then execs or _exits.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", errno()));
+    // (hostproc_sys's are plain system calls) on data prepared before fork, then execs or
+    // _exits.
+    if let Fork::Parent(pid) = unsafe { hostproc_sys::fork() }.map_err(|e| format!("fork: {e}"))? {
+        return Ok(pid);
     }
-    if pid == 0 {
-        unsafe {
-            libc::dup2(io.stdin, 0);
-            libc::dup2(io.stdout, 1);
-            libc::dup2(io.stderr, 2);
-            let mut sa: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut sa);
-            libc::sigprocmask(libc::SIG_SETMASK, &sa, std::ptr::null_mut());
-            match pre {
-                Pre::None => {}
-                Pre::Join(paths) => {
-                    for p in paths {
-                        let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                        if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                            libc::_exit(126);
-                        }
-                        libc::close(fd);
-                    }
+    let _ = hostproc_sys::dup2(io.stdin, 0);
+    let _ = hostproc_sys::dup2(io.stdout, 1);
+    let _ = hostproc_sys::dup2(io.stderr, 2);
+    let _ = set_signal_mask(&no_signals);
+    match pre {
+        Pre::None => {}
+        Pre::Join(paths) => {
+            for p in paths {
+                // SAFETY: a NUL-terminated path and a one-byte buffer.
+                let fd = unsafe { libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+                if fd < 0 || unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
+                    exit_immediately(126);
                 }
-                Pre::CrunWrap => {
-                    if libc::unshare(libc::CLONE_NEWNS) != 0
-                        || libc::mount(
-                            std::ptr::null(),
-                            root.as_ptr(),
-                            std::ptr::null(),
-                            libc::MS_REC | libc::MS_PRIVATE,
-                            std::ptr::null(),
-                        ) != 0
-                        || libc::mount(
-                            none.as_ptr(),
-                            unified.as_ptr(),
-                            tmpfs.as_ptr(),
-                            0,
-                            std::ptr::null(),
-                        ) != 0
-                    {
-                        libc::_exit(125);
-                    }
-                }
+                close_fd(fd);
             }
-            libc::execv(ptrs[0], ptrs.as_ptr());
-            libc::_exit(127);
+        }
+        Pre::CrunWrap => {
+            // SAFETY: NUL-terminated strings; null for the unused arguments.
+            if unshare_mount_namespace().is_err()
+                || unsafe {
+                    libc::mount(
+                        std::ptr::null(),
+                        root.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    )
+                } != 0
+                || unsafe {
+                    libc::mount(
+                        none.as_ptr(),
+                        unified.as_ptr(),
+                        tmpfs.as_ptr(),
+                        0,
+                        std::ptr::null(),
+                    )
+                } != 0
+            {
+                exit_immediately(125);
+            }
         }
     }
-    Ok(pid)
+    // SAFETY: a NUL-terminated argv of C strings that outlive the call; returns only on failure.
+    unsafe { libc::execv(ptrs[0], ptrs.as_ptr()) };
+    exit_immediately(127)
 }
 
 /// Waits for a child; returns (wait status, ru_maxrss in KiB).
 fn wait_child(pid: i32) -> Res<(i32, i64)> {
     // Give up (and kill what we started) after 120 s: a hung command must not stall the run.
     if let Ok(pfd) = pidfd_open(pid) {
-        let done = poll_in(pfd, 120_000);
-        close(pfd);
+        let done = poll_in(&pfd, 120_000);
+        drop(pfd);
         if !done {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let mut st = 0;
-            unsafe { libc::waitpid(pid, &mut st, 0) };
+            let _ = hostproc_sys::kill(pid, libc::SIGKILL);
+            let _ = hostproc_sys::wait(pid);
             return Err(format!("pid {pid} did not finish in 120 s: killed"));
         }
     }
@@ -243,27 +249,12 @@ fn ok_status(st: i32) -> bool {
 /// Reaps exited children that were re-parented to us (we are a child subreaper). Only
 /// called when no child we spawned ourselves is waiting to be waited for.
 fn reap_orphans() {
-    loop {
-        let mut st = 0;
-        let r = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
-        if r <= 0 {
-            break;
-        }
-    }
+    while let Ok(Some(_)) = try_wait(-1) {}
 }
 
-fn pidfd_open(pid: i32) -> Res<i32> {
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if r < 0 {
-        Err(format!("pidfd_open {pid}: {}", errno()))
-    } else {
-        Ok(r as i32)
-    }
-}
-
-fn poll_in(fd: i32, timeout_ms: i32) -> bool {
+fn poll_in(fd: impl AsFd, timeout_ms: i32) -> bool {
     let mut p = libc::pollfd {
-        fd,
+        fd: fd.as_fd().as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
@@ -279,18 +270,6 @@ fn poll_in(fd: i32, timeout_ms: i32) -> bool {
             return false;
         }
     }
-}
-
-fn close(fd: i32) {
-    unsafe { libc::close(fd) };
-}
-
-fn pipe() -> Res<(i32, i32)> {
-    let mut fds = [0i32; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", errno()));
-    }
-    Ok((fds[0], fds[1]))
 }
 
 // ---------------------------------------------------------------- cgroups
@@ -441,6 +420,9 @@ impl Rt {
     }
 }
 
+/// hostproc's default rootfs location.
+const HPC_LOCATION: &str = "/hpc";
+
 struct Ctx {
     o: Opts,
     tmp: PathBuf,
@@ -450,15 +432,14 @@ struct Ctx {
     hybrid: bool,
     crun_base: String,
     rts: Vec<Rt>,
-    devnull: i32,
-    errlog: i32,
+    devnull: RawFd,
+    errlog: RawFd,
     errlog_path: PathBuf,
     template: Value,
     /// cgroup dirs that crun's absolute paths will create above its containers, deepest last.
     crun_parents: Vec<PathBuf>,
     floor_sets: Vec<CgSet>,
-    /// The default rootfs location (/hpc), and whether it existed before the bench.
-    hpc_location: String,
+    /// Whether the default rootfs location (HPC_LOCATION) existed before the bench.
     hpc_existed: bool,
     /// hostproc's parent cgroups (`<own>/hostproc`, kept by hostproc once made) that did
     /// not exist before the bench: removed at the end.
@@ -570,6 +551,13 @@ impl Ctx {
         let (v, pre) = self.cmd(rt, args);
         if let Ok(pid) = spawn(&v, &self.io(), &pre) {
             let _ = wait_child(pid);
+        }
+    }
+    /// `delete --force` of each container, reaping what it leaves re-parented to us.
+    fn force_delete<'a>(&self, containers: impl IntoIterator<Item = (Rt, &'a str)>) {
+        for (rt, id) in containers {
+            self.rt_quiet(rt, &["delete", "--force", id]);
+            reap_orphans();
         }
     }
 
@@ -720,6 +708,7 @@ impl Ctx {
 
 // ---------------------------------------------------------------- scenarios
 
+#[derive(Default)]
 struct Results {
     s1: Vec<(String, Stats)>,
     s1_rss: Vec<(String, Stats)>,
@@ -755,7 +744,6 @@ fn s1(c: &mut Ctx, r: &mut Results) -> Res<()> {
         variants.push(rt.name().into());
     }
     let t = vec!["/bin/true".to_string()];
-    let mut checked = false;
     for rep in 0..c.o.reps {
         for v in rotate(&variants, rep) {
             check_stop()?;
@@ -782,7 +770,7 @@ fn s1(c: &mut Ctx, r: &mut Results) -> Res<()> {
                     let id = c.id("run");
                     let b = c.bundle(rt, &id, &["/bin/true"])?;
                     let res = c.rt(rt, &["run", "--bundle", b.to_str().unwrap(), &id])?;
-                    if !checked || rep == 0 {
+                    if rep == 0 {
                         if let Some(d) = c.job_mem_dir(rt, &id) {
                             if d.exists() {
                                 return Err(format!("{name} run left its cgroup {}", d.display()));
@@ -806,7 +794,6 @@ fn s1(c: &mut Ctx, r: &mut Results) -> Res<()> {
             entry(&mut r.s1, &v).push(ms(d));
             entry(&mut r.s1_rss, &v).push(rss as f64 / 1024.0);
         }
-        checked = true;
     }
     if let (Some(w), Some(f)) = (get(&r.s1, "crun-wrapper(/bin/true)"), get(&r.s1, "floor")) {
         r.wrapper_ms = (w.median() - f.median()).max(0.0);
@@ -844,14 +831,10 @@ fn s2(c: &mut Ctx, r: &mut Results) -> Res<()> {
                 .trim()
                 .parse()
                 .map_err(|e| format!("pid file: {e}"))?;
-            let pfd = pidfd_open(pid)?;
-            let started = c.rt(rt, &["start", &id]);
-            if let Err(e) = started {
-                close(pfd);
-                return Err(e);
-            }
-            let exited = poll_in(pfd, 30_000);
-            close(pfd);
+            let pfd = pidfd_open(pid).map_err(|e| format!("pidfd_open {pid}: {e}"))?;
+            c.rt(rt, &["start", &id])?;
+            let exited = poll_in(&pfd, 30_000);
+            drop(pfd);
             if !exited {
                 return Err(format!("{} {id}: init did not exit", rt.name()));
             }
@@ -879,18 +862,12 @@ fn s3(c: &mut Ctx, r: &mut Results) -> Res<()> {
             .rt(rt, &["create", "--bundle", b.to_str().unwrap(), &id])
             .and_then(|_| c.rt(rt, &["start", &id]));
         if let Err(e) = made {
-            for (rt, id) in &ids {
-                c.rt_quiet(*rt, &["delete", "--force", id]);
-            }
-            reap_orphans();
+            c.force_delete(ids.iter().map(|(rt, id)| (*rt, id.as_str())));
             return Err(e);
         }
     }
     let res = s3_measure(c, r, &ids);
-    for (rt, id) in &ids {
-        c.rt_quiet(*rt, &["delete", "--force", id]);
-    }
-    reap_orphans();
+    c.force_delete(ids.iter().map(|(rt, id)| (*rt, id.as_str())));
     res
 }
 
@@ -937,11 +914,12 @@ fn s4(c: &mut Ctx, r: &mut Results) -> Res<()> {
     for rep in 0..c.o.kill_reps {
         for v in rotate(&variants, rep) {
             check_stop()?;
-            let (in_r, in_w) = pipe()?;
-            let (out_r, out_w) = pipe()?;
+            // Owned: whatever fails below, the descriptors are closed on the way out.
+            let (in_r, in_w) = pipe().map_err(|e| format!("pipe: {e}"))?;
+            let (out_r, out_w) = pipe().map_err(|e| format!("pipe: {e}"))?;
             let io = Io {
-                stdin: in_r,
-                stdout: out_w,
+                stdin: in_r.as_raw_fd(),
+                stdout: out_w.as_raw_fd(),
                 stderr: c.errlog,
             };
             let args = ["/bin/sh", "-c", script.as_str()];
@@ -973,27 +951,28 @@ fn s4(c: &mut Ctx, r: &mut Results) -> Res<()> {
                 );
                 spawn(&argv, &io, &pre)?
             };
-            close(in_r);
-            close(out_w);
+            drop(in_r);
+            drop(out_w);
             // Wait for "ready" (every sleep started).
+            let mut out = fs::File::from(out_r);
             let mut buf = Vec::new();
             let mut chunk = [0u8; 256];
             let ready = loop {
-                if !poll_in(out_r, 120_000) {
+                if !poll_in(&out, 120_000) {
                     break false;
                 }
-                let k = unsafe { libc::read(out_r, chunk.as_mut_ptr().cast(), chunk.len()) };
-                if k <= 0 {
-                    break false;
-                }
-                buf.extend_from_slice(&chunk[..k as usize]);
+                let k = match out.read(&mut chunk) {
+                    Ok(k) if k > 0 => k,
+                    _ => break false,
+                };
+                buf.extend_from_slice(&chunk[..k]);
                 if buf.windows(5).any(|w| w == b"ready") {
                     break true;
                 }
             };
-            close(out_r);
+            drop(out);
             if !ready {
-                close(in_w);
+                drop(in_w);
                 let _ = wait_child(child);
                 return Err(format!(
                     "{v}: payload never got ready; stderr tail:\n{}",
@@ -1009,12 +988,12 @@ fn s4(c: &mut Ctx, r: &mut Results) -> Res<()> {
             } else {
                 child
             };
-            let pfd = pidfd_open(init)?;
-            unsafe { libc::write(in_w, b"\n".as_ptr().cast(), 1) };
-            close(in_w);
-            let exited = poll_in(pfd, 60_000);
+            let pfd = pidfd_open(init).map_err(|e| format!("pidfd_open {init}: {e}"))?;
+            // Let the payload's `read` return; the write end is closed with the File.
+            let _ = fs::File::from(in_w).write_all(b"\n");
+            let exited = poll_in(&pfd, 60_000);
             let t0 = Instant::now();
-            close(pfd);
+            drop(pfd);
             if !exited {
                 return Err(format!("{v}: init did not exit"));
             }
@@ -1022,8 +1001,7 @@ fn s4(c: &mut Ctx, r: &mut Results) -> Res<()> {
                 // The floor: what any runtime must do at least — kill every process of the
                 // cgroup (cgroup.kill on v2, else SIGKILL each listed pid), wait for it to be
                 // empty (we are the subreaper, so we reap), remove the cgroups.
-                let (st, _) = wait_child(child)?;
-                let _ = st;
+                wait_child(child)?;
                 let set = &c.floor_sets[i];
                 let unified = set
                     .dirs
@@ -1037,7 +1015,7 @@ fn s4(c: &mut Ctx, r: &mut Results) -> Res<()> {
                     for d in &set.dirs {
                         if let Ok(s) = fs::read_to_string(d.join("cgroup.procs")) {
                             for p in s.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-                                unsafe { libc::kill(p, libc::SIGKILL) };
+                                let _ = hostproc_sys::kill(p, libc::SIGKILL);
                             }
                             break;
                         }
@@ -1084,12 +1062,9 @@ fn s5(c: &mut Ctx, r: &mut Results) -> Res<()> {
     let res = (|| -> Res<()> {
         let mut first = BTreeMap::new();
         let n_each = c.o.list_others_n.max(1);
-        for k in 0..n_each {
+        for _ in 0..n_each {
             for rt in c.rts.clone() {
                 check_stop()?;
-                if k > 0 && c.o.list_others_n == 0 {
-                    continue;
-                }
                 let id = c.id("list");
                 let b = c.bundle(rt, &id, &["/bin/true"])?;
                 c.rt(rt, &["create", "--bundle", b.to_str().unwrap(), &id])?;
@@ -1132,10 +1107,7 @@ fn s5(c: &mut Ctx, r: &mut Results) -> Res<()> {
         Ok(())
     })();
     eprintln!("[5] deleting {} containers", made.len());
-    for (rt, id) in &made {
-        c.rt_quiet(*rt, &["delete", "--force", id]);
-        reap_orphans();
-    }
+    c.force_delete(made.iter().map(|(rt, id)| (*rt, id.as_str())));
     res
 }
 
@@ -1188,10 +1160,7 @@ fn s6(c: &mut Ctx, r: &mut Results) -> Res<()> {
         Ok(())
     })();
     eprintln!("[6] deleting {} containers", made.len());
-    for id in &made {
-        c.rt_quiet(Rt::Hostproc, &["delete", "--force", id]);
-        reap_orphans();
-    }
+    c.force_delete(made.iter().map(|id| (Rt::Hostproc, id.as_str())));
     res
 }
 
@@ -1250,8 +1219,8 @@ fn main() {
         );
         std::process::exit(2);
     }
+    let _ = set_child_subreaper();
     unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
         libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
@@ -1289,8 +1258,7 @@ fn main() {
         template: Value::Null,
         crun_parents: Vec::new(),
         floor_sets: Vec::new(),
-        hpc_location: "/hpc".into(),
-        hpc_existed: Path::new("/hpc").exists(),
+        hpc_existed: Path::new(HPC_LOCATION).exists(),
         made_parents: Vec::new(),
         hostproc_src: PathBuf::new(),
         seq: 0,
@@ -1506,18 +1474,7 @@ fn setup(c: &mut Ctx) -> Res<()> {
 }
 
 fn bench(c: &mut Ctx) -> Res<()> {
-    let mut r = Results {
-        s1: vec![],
-        s1_rss: vec![],
-        s2: vec![],
-        s3: vec![],
-        s4: vec![],
-        s5_state: vec![],
-        s5_list: vec![],
-        s5_list_n: Stats::default(),
-        s6: None,
-        wrapper_ms: 0.0,
-    };
+    let mut r = Results::default();
     let sc = c.o.scenarios.clone();
     let t0 = Instant::now();
     let mut failures = Vec::new();
@@ -1768,19 +1725,19 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 /// Returns what could not be removed.
 fn cleanup(c: &mut Ctx) -> Vec<String> {
     let mut left = Vec::new();
-    for rt in c.rts.clone() {
-        let root = c.state_root(rt);
-        let Ok(rd) = fs::read_dir(&root) else {
+    let mut ours = Vec::new();
+    for &rt in &c.rts {
+        let Ok(rd) = fs::read_dir(c.state_root(rt)) else {
             continue;
         };
         for e in rd.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
-            if !id.starts_with(&format!("hpb{}-", c.pid)) {
-                continue;
+            if id.starts_with(&format!("hpb{}-", c.pid)) {
+                ours.push((rt, id));
             }
-            c.rt_quiet(rt, &["delete", "--force", &id]);
         }
     }
+    c.force_delete(ours.iter().map(|(rt, id)| (*rt, id.as_str())));
     reap_orphans();
     for i in 0..c.floor_sets.len() {
         if !c.floor_sets[i].dirs.is_empty() && !c.drop_floor_set(i) {
@@ -1814,7 +1771,7 @@ fn cleanup(c: &mut Ctx) -> Vec<String> {
     let tmp_s = c.tmp.display().to_string();
     for l in mounts.lines() {
         if let Some(mp) = l.split_whitespace().nth(4) {
-            if mp.starts_with(&tmp_s) || mp == c.hpc_location {
+            if mp.starts_with(&tmp_s) || mp == HPC_LOCATION {
                 left.push(format!("mount {mp}"));
             }
         }
@@ -1825,12 +1782,12 @@ fn cleanup(c: &mut Ctx) -> Vec<String> {
     }
     // hostproc keeps /hpc once made; the bench removes it if it made it (unless another
     // user of this host has mounts under it now).
-    if !c.hpc_existed && Path::new(&c.hpc_location).exists() && fs::remove_dir(&c.hpc_location).is_err() {
-        left.push(c.hpc_location.clone());
+    if !c.hpc_existed && Path::new(HPC_LOCATION).exists() && fs::remove_dir(HPC_LOCATION).is_err() {
+        left.push(HPC_LOCATION.to_string());
     }
     if left.iter().all(|l| !l.starts_with("mount")) {
-        close(c.devnull);
-        close(c.errlog);
+        close_fd(c.devnull);
+        close_fd(c.errlog);
         if let Err(e) = fs::remove_dir_all(&c.tmp) {
             left.push(format!("{}: {e}", c.tmp.display()));
         }

@@ -142,6 +142,8 @@ impl Config {
                 hostproc_identity::Resolved::Existing(id) => id,
                 hostproc_identity::Resolved::Group { name, gid } => {
                     ephemeral_group = Some((name, gid));
+                    // The uid is a placeholder until the user is made (`setup`); a process is
+                    // never started with it (`start_process` refuses (uid_t)-1).
                     Identity { uid: u32::MAX, gid, additional_gids: vec![gid], umask: u.umask(), name: None }
                 }
             }

@@ -43,7 +43,7 @@ pub enum ContainerError {
 }
 
 impl ContainerError {
-    pub(crate) fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
         ContainerError::Invalid { field: field.into(), detail: detail.into() }
     }
 }

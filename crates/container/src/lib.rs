@@ -20,7 +20,7 @@ mod init;
 mod lifecycle;
 mod state;
 
-pub use annotations::Annotations;
+pub use annotations::{parse_duration, Annotations};
 pub use bundle::{load_spec, parse_spec, starter_spec};
 pub use config::Config;
 pub use error::ContainerError;

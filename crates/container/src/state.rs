@@ -54,8 +54,6 @@ pub struct Internal {
     /// Bind mode: execs join init's mount namespace.
     #[serde(default)]
     pub bind_mode: bool,
-    #[serde(default)]
-    pub grace_ms: u64,
     /// The ephemeral user made for this container, removed at delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral: Option<hostproc_identity::EphemeralUser>,

@@ -56,7 +56,7 @@ impl Subscriber for Logger {
         let mut m = Msg(String::new());
         event.record(&mut m);
         let level = event.metadata().level();
-        let line = if self.json {
+        let mut line = if self.json {
             serde_json::json!({
                 "level": level.as_str().to_ascii_lowercase(),
                 "msg": m.0,
@@ -66,8 +66,11 @@ impl Subscriber for Logger {
         } else {
             format!("{:>5} {}", level.as_str(), m.0)
         };
+        // One write(2) per line: the log may be shared by concurrent hostproc processes
+        // (O_APPEND), and `writeln!` on an unbuffered writer writes the newline apart.
+        line.push('\n');
         if let Ok(mut o) = self.out.lock() {
-            let _ = writeln!(o, "{line}");
+            let _ = o.write_all(line.as_bytes());
         }
     }
     fn enter(&self, _: &Id) {}

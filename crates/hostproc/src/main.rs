@@ -116,10 +116,10 @@ fn hostproc_main() -> u8 {
         return 1;
     }
     let res = if cli.rootless.as_deref() == Some("true") {
-        Err(hostproc_container::ContainerError::Invalid {
-            field: "--rootless".into(),
-            detail: "rootless mode is not supported: HostProcess containers run host processes and need root".into(),
-        })
+        Err(hostproc_container::ContainerError::invalid(
+            "--rootless",
+            "rootless mode is not supported: HostProcess containers run host processes and need root",
+        ))
     } else {
         dispatch(&cli)
     };

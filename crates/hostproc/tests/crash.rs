@@ -194,20 +194,22 @@ fn crash_case(point: &str, mode: Mode) {
     );
 
     // What exists now, to check it is all gone after delete --force.
+    // Each process as (pid, start time), so that a pid recycled meanwhile is neither
+    // waited for nor killed.
     let st = raw_state(&root, &id);
-    let mut pids: Vec<i32> = processes_in_cgroup(&id);
+    let mut pids: Vec<ProcId> = processes_in_cgroup(&id).into_iter().filter_map(ProcId::of).collect();
     if cmd == "exec" {
-        exec_pids = pids.clone();
+        exec_pids = pids.iter().map(|p| p.pid).collect();
     }
     let mut uid_lock = None;
     if let Some(st) = &st {
-        if let Some(p) = st["pid"].as_i64().filter(|p| *p > 0) {
-            pids.push(p as i32);
-        }
-        if let Some(p) = st["hostproc"]["supervisor"][0].as_i64().filter(|p| *p > 0) {
-            // Only a pid whose start time matches the record is ours.
-            pids.push(p as i32);
-        }
+        // Only a pid whose start time matches the record is ours.
+        let recorded = |pid: &Value, start: &Value| -> Option<ProcId> {
+            let pid = pid.as_i64().filter(|p| *p > 0)? as i32;
+            ProcId::matching(pid, start.as_u64()?)
+        };
+        pids.extend(recorded(&st["pid"], &st["hostproc"]["init_start"]));
+        pids.extend(recorded(&st["hostproc"]["supervisor"][0], &st["hostproc"]["supervisor"][1]));
         if let Some(uid) = st["hostproc"]["ephemeral"]["uid"].as_u64() {
             uid_lock = Some(PathBuf::from(format!("/run/systemd/dynamic-uid/{uid}")));
         }
@@ -252,10 +254,10 @@ fn crash_case(point: &str, mode: Mode) {
     assert!(del.code == Some(0), "[{case}] delete --force after the crash failed:\n{}", del.dump());
 
     let mut problems = Vec::new();
-    for pid in &pids {
-        if !wait_pid_gone(*pid, Duration::from_secs(10)) {
-            let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().replace('\0', " ");
-            problems.push(format!("process {pid} still alive after delete --force: {cmdline}"));
+    for p in &pids {
+        if !p.wait_gone(Duration::from_secs(10)) {
+            let cmdline = fs::read_to_string(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default().replace('\0', " ");
+            problems.push(format!("process {} still alive after delete --force: {cmdline}", p.pid));
         }
     }
     for p in processes_in_cgroup(&id) {
@@ -282,11 +284,10 @@ fn crash_case(point: &str, mode: Mode) {
     }
     // Clean up whatever a failure left (best effort) before reporting.
     if !problems.is_empty() {
-        for pid in &pids {
-            if pid_alive(*pid) {
-                // These are pids of processes this test made (the job's, hostproc's own).
-                unsafe { libc::kill(*pid, libc::SIGKILL) };
-            }
+        for p in &pids {
+            // Processes this test made (the job's, hostproc's own), while their pids
+            // still name them.
+            p.kill();
         }
         let _ = hp_crash(&mut scratch, &root, &["delete", "--force", &id], None);
     }

@@ -384,10 +384,9 @@ static CASES: &[Case] = &[
         fs::create_dir(fx.state_dir()).unwrap();
         fs::write(fx.state_dir().join("state.json"), nested("[", "]", 100_000, "")).unwrap();
     }, Cmd::Args(&["state", "{id}"]), &["state.json", "hostproc delete --force {id}"]),
-    refuse("state: state.json a symlink to /etc/passwd", |fx| {
+    refuse("state: state.json a symlink to a host file", |fx| {
         fs::create_dir(fx.state_dir()).unwrap();
-        symlink("/etc/passwd", fx.state_dir().join("state.json")).unwrap();
-        fx.present.push("/etc/passwd".into());
+        symlink(host_file(fx), fx.state_dir().join("state.json")).unwrap();
     }, Cmd::Args(&["state", "{id}"]), &["state.json"]),
     refuse("state: planted symlink -> dir, delete", |fx| plant(fx, true), Cmd::Args(&["delete", "{id}"]), &["{id}", "planted symlink", "remove it"]),
     refuse("state: planted symlink -> dir, kill", |fx| plant(fx, true), Cmd::Args(&["kill", "{id}", "KILL"]), &["planted symlink"]),
@@ -399,12 +398,20 @@ static CASES: &[Case] = &[
         fx.present.push("/etc/passwd".into());
         fx.present.push("/etc/hostname".into());
     }, cmd: Cmd::Args(&["delete", "--force", "{id}"]), live: false, code: 0, expect: &[] },
-    Case { name: "state: state.json -> /etc/passwd, delete --force leaves /etc/passwd", input: |fx| {
+    Case { name: "state: state.json -> a host file, delete --force leaves the file", input: |fx| {
         fs::create_dir(fx.state_dir()).unwrap();
-        symlink("/etc/passwd", fx.state_dir().join("state.json")).unwrap();
-        fx.present.push("/etc/passwd".into());
+        symlink(host_file(fx), fx.state_dir().join("state.json")).unwrap();
     }, cmd: Cmd::Args(&["delete", "--force", "{id}"]), live: false, code: 0, expect: &[] },
 ];
+
+/// A passwd-like host file in the scratch dir, the target of a planted state.json link:
+/// the scratch dir's snapshot (bytes and mode) shows any write through the link, and its
+/// removal.
+fn host_file(fx: &Fx) -> PathBuf {
+    let target = fx.tmp.path().join("host-passwd");
+    fs::write(&target, "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n").unwrap();
+    target
+}
 
 /// `{root}/{id}` -> a directory in the scratch dir holding a believable state.json (and a
 /// decoy tree), so that following the link would be visible.
@@ -654,11 +661,13 @@ fn hostile_input_table() {
         }
     });
     let failures = failures.into_inner().unwrap();
+    let ran = ran.into_inner();
+    assert!(ran > 0, "HOSTILE_CASE={:?} matches no case: nothing was checked", only.unwrap_or_default());
     assert!(
         failures.is_empty(),
         "{} of {} hostile-input cases failed:\n\n{}",
         failures.len(),
-        ran.into_inner(),
+        ran,
         failures.join("\n\n")
     );
 }

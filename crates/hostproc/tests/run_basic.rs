@@ -456,9 +456,9 @@ fn spec_writes_a_runnable_starter_config() {
     assert_eq!(v["root"]["path"], json!("rootfs"));
     assert!(v["ociVersion"].is_string());
     assert!(v["process"]["args"].is_array());
-    assert_ne!(
+    assert_eq!(
         v["annotations"]["microsoft.com/hostprocess-container"],
-        json!("false"),
+        json!("true"),
         "the starter config must be a HostProcess one"
     );
     let ns = v["linux"]["namespaces"]

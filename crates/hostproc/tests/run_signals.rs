@@ -118,12 +118,22 @@ fn default_grace_period_is_five_seconds() {
 }
 
 /// SIGINT stops the job like SIGTERM: every process of the job gets SIGTERM.
+///
+/// The child records its SIGTERM in a marker; init, on its own SIGTERM, waits (bounded)
+/// for that marker before it exits, so the child's SIGTERM is the one SIGINT brought, not
+/// the one every leftover gets once init has exited. The grace outlasts init's wait.
 #[test]
 fn sigint_stops_every_process_of_the_job() {
     let root = Root::new();
     let mut b = Bundle::new();
-    b.grace("500ms").sh(&format!(
-        "(trap 'exit 0' TERM; {idle}) & echo child=$!; trap 'echo init-got-term; exit 5' TERM; echo ready; {idle}exit 0",
+    let marker_dir = tempdir();
+    let marker = marker_dir.path().join("child-got-term");
+    b.grace("5s").sh(&format!(
+        "(trap 'touch {m}; exit 0' TERM; {idle}) >/dev/null 2>&1 & echo child=$!; \
+         trap 'j=0; while [ ! -e {m} ] && [ $j -lt 30 ]; do sleep 0.1; j=$((j+1)); done; \
+         if [ -e {m} ]; then echo child-term-before-init-exit=yes; else echo child-term-before-init-exit=no; fi; \
+         echo init-got-term; exit 5' TERM; echo ready; {idle}exit 0",
+        m = marker.display(),
         idle = sh_idle(60)
     ));
     let id = unique_id("sigint");
@@ -135,6 +145,13 @@ fn sigint_stops_every_process_of_the_job() {
     assert!(
         out.stdout.contains("init-got-term"),
         "SIGINT did not turn into SIGTERM for the payload:\n{}",
+        out.dump()
+    );
+    assert!(marker.exists(), "the payload's child was never sent SIGTERM:\n{}", out.dump());
+    assert_eq!(
+        out.must_value("child-term-before-init-exit"),
+        "yes",
+        "SIGINT sent SIGTERM to init only, not to every process of the job:\n{}",
         out.dump()
     );
     let child: i32 = out.must_value("child").parse().unwrap();

@@ -63,14 +63,18 @@ fn run_payload_holds_only_stdio_and_its_cwd() {
 
 /// Started with descriptors 0, 1 and 2 closed (a careless supervisor), hostproc puts
 /// /dev/null there before opening anything, so no state or lock file it opens becomes
-/// its stdout and no output lands in one.
+/// its stdout and no output lands in one: the payload, which gets hostproc's stdio, holds
+/// /dev/null as 0, 1 and 2.
 #[test]
 fn closed_standard_descriptors_never_receive_a_file() {
     let root = Root::new();
     let mut b = Bundle::new();
     let seen = tempdir();
     let out_file = seen.path().join("fds");
-    b.sh(&format!("ls -l /proc/self/fd/ > {} 2>&1; echo payload-output", out_file.display()));
+    // The shell's own descriptors ($$), not ls's. ls runs in a subshell: sh (dash)
+    // applies a simple command's redirections in the shell itself while the command runs,
+    // so only the subshell's descriptors point at the file, never the payload shell's.
+    b.sh(&format!("(ls -l /proc/$$/fd/ > {} 2>&1); echo payload-output", out_file.display()));
     let id = unique_id("secclosed");
     let mut cmd = run_command(&root, &b, &id);
     // SAFETY: only close(2) between fork and exec.
@@ -86,12 +90,16 @@ fn closed_standard_descriptors_never_receive_a_file() {
     let out = execute(cmd);
     out.assert_code(0);
     let fds = fs::read_to_string(&out_file).unwrap();
+    let mut std_fds = std::collections::BTreeMap::new();
     for l in fds.lines().filter(|l| l.contains(" -> ")) {
         let (num, target) = l.split_once(" -> ").unwrap();
         let num: String = num.chars().rev().take_while(|c| c.is_ascii_digit()).collect::<String>().chars().rev().collect();
         if ["0", "1", "2"].contains(&num.as_str()) {
-            assert!(target == "/dev/null" || target.starts_with(&out_file.display().to_string()), "fd {num} of the payload is {target}:\n{fds}");
+            std_fds.insert(num, target.to_owned());
         }
+    }
+    for n in ["0", "1", "2"] {
+        assert_eq!(std_fds.get(n).map(String::as_str), Some("/dev/null"), "fd {n} of the payload's shell is not /dev/null:\n{fds}");
     }
     cleanup_check(&root, &b, &id, &[]);
 }
@@ -464,6 +472,31 @@ fn a_symlink_planted_as_the_state_directory_is_never_followed() {
     cleanup_check(&root, &b, &id, &[]);
 }
 
+/// The temporary files `State::save` writes, `.state.json.<pid of the writer>`, left in
+/// the container's state directory.
+fn state_temporaries(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".state.json.")).collect())
+        .unwrap_or_default()
+}
+
+/// `hostproc --root ROOT ARGS...` run through a shell that first plants a symlink to
+/// `victim` at the name of the state temporary file this very process will write
+/// (`<state dir>/.state.json.<its pid>`: `exec` keeps the shell's pid for hostproc).
+fn hp_planting_state_tmp(root: &Path, state_dir: &Path, victim: &Path, args: &[&str]) -> Output {
+    let mut c = std::process::Command::new("/bin/sh");
+    c.arg("-c")
+        .arg(r#"ln -s "$0" "$1/.state.json.$$" && shift && exec "$@""#)
+        .arg(victim)
+        .arg(state_dir)
+        .arg(HOSTPROC)
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    execute(c)
+}
+
 #[test]
 fn a_symlink_planted_as_the_state_temporary_file_is_never_followed() {
     let root = Root::new();
@@ -474,28 +507,37 @@ fn a_symlink_planted_as_the_state_temporary_file_is_never_followed() {
     b.sh(&format!("echo up; {} echo done", sh_wait_for(&release, 30))).grace("1s");
     let c = Ctr::new(&root, &id);
     c.create(&b, &[]).assert_code(0);
-    let tmp = root.path().join(&id).join("state.json.tmp");
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(&victim.file, &tmp).unwrap();
-    // Every command that writes the state: start, pause/resume, the supervisor's
-    // "stopped", delete.
-    let st = c.start();
-    victim.assert_intact("start");
-    let pa = c.cmd("pause", &[]);
-    victim.assert_intact("pause");
-    let re = c.cmd("resume", &[]);
-    victim.assert_intact("resume");
+    let dir = root.path().join(&id);
+    assert!(state_temporaries(&dir).is_empty(), "create left a temporary state file: {:?}", state_temporaries(&dir));
+    let raw_status = || {
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("state.json")).unwrap()).unwrap();
+        v["status"].as_str().unwrap_or("?").to_owned()
+    };
+    // Every command that writes the state (start, pause, resume: State::save makes its
+    // temporary file with O_EXCL|O_NOFOLLOW and, when the name is taken, removes what is
+    // there and makes it afresh), each with the link planted at the very name it writes;
+    // delete --force, which writes none, too.
+    for (cmd, args, status) in [("start", vec!["start", id.as_str()], "running"), ("pause", vec!["pause", id.as_str()], "paused"), ("resume", vec!["resume", id.as_str()], "running")] {
+        let out = hp_planting_state_tmp(root.path(), &dir, &victim.file, &args);
+        victim.assert_intact(cmd);
+        out.assert_code(0);
+        assert_eq!(raw_status(), status, "[{cmd}] the state was not written through the planted name:\n{}", out.dump());
+        let left = state_temporaries(&dir);
+        assert!(left.is_empty(), "[{cmd}] the planted link was left, not replaced: {left:?}\n{}", out.dump());
+    }
+    // The supervisor records the stop: the link at its name (its pid is in the state).
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("state.json")).unwrap()).unwrap();
+    let sup = v["hostproc"]["supervisor"][0].as_i64().filter(|p| *p > 0).unwrap_or_else(|| panic!("the state names no supervisor: {v:#}"));
+    std::os::unix::fs::symlink(&victim.file, dir.join(format!(".state.json.{sup}"))).unwrap();
     fs::write(&release, "").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let recorded = common::lc::wait_until(Duration::from_secs(20), || raw_status() == "stopped");
     victim.assert_intact("the supervisor recording the stop");
-    let del = c.delete_force();
+    assert!(recorded, "the supervisor did not record the stop through the planted name (status {}); left: {:?}", raw_status(), state_temporaries(&dir));
+    assert!(state_temporaries(&dir).is_empty(), "the supervisor left the planted link: {:?}", state_temporaries(&dir));
+    let del = hp_planting_state_tmp(root.path(), &dir, &victim.file, &["delete", "--force", &id]);
     victim.assert_intact("delete --force");
-    // The commands still did their work (the planted link is replaced or refused
-    // with a clear error, never followed).
-    st.assert_code(0);
-    assert!(pa.code == Some(0) || pa.stderr.contains("state"), "pause:\n{}", pa.dump());
-    assert!(re.code == Some(0) || re.stderr.contains("state"), "resume:\n{}", re.dump());
     del.assert_code(0);
+    assert!(fs::symlink_metadata(&dir).is_err(), "delete --force left the state directory");
     cleanup_check(&root, &b, &id, &[]);
 }
 
@@ -521,6 +563,12 @@ fn a_symlink_planted_as_a_mount_point_lock_file_is_never_followed() {
         "run with a planted lock file must either work or fail naming the lock file:\n{}",
         out.dump()
     );
-    let _ = planted_left;
+    // Refused: the planted link is left as it was (neither followed nor replaced).
+    // Worked: the lock file hostproc used was its own, and removed at the end.
+    if out.code == Some(1) {
+        assert!(planted_left, "run refused the planted lock file but did not leave it in place:\n{}", out.dump());
+    } else {
+        assert!(!planted_left, "run worked but the planted link is still there as the lock file:\n{}", out.dump());
+    }
     cleanup_check(&root, &b, &id, &[dest_parent.path()]);
 }

@@ -26,7 +26,6 @@ pub const DYNAMIC_UID_DIR: &str = "/run/systemd/dynamic-uid";
 #[derive(Debug)]
 pub struct Ephemeral {
     pub user: EphemeralUser,
-    pub gid: u32,
     lock: File,
 }
 
@@ -146,7 +145,7 @@ pub fn allocate(id: &str, gid: u32, before_useradd: impl FnOnce(&EphemeralUser) 
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
-        return Ok(Ephemeral { user, gid, lock: f });
+        return Ok(Ephemeral { user, lock: f });
     }
     Err(IdentityError::Exhausted)
 }

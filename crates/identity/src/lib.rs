@@ -13,8 +13,8 @@ mod db;
 mod ephemeral;
 mod names;
 
-pub use db::{Group, Passwd};
-pub use ephemeral::{allocate, release, Ephemeral, DYNAMIC_UID_DIR, UID_MAX, UID_MIN};
+pub use ephemeral::{allocate, release, Ephemeral};
+use ephemeral::{DYNAMIC_UID_DIR, UID_MAX, UID_MIN};
 pub use names::validate_run_as_user_name;
 
 use std::path::PathBuf;

@@ -132,8 +132,10 @@ impl Job {
 
     /// Creates the directories of `part` and writes the limits that live in them. On any
     /// failure the directories this call made are removed again.
+    /// Without a v2 hierarchy, `Part::Unified` makes everything (nothing else would).
     pub fn make(&self, res: &Resources, part: Part) -> Result<(), JobError> {
         res.validate()?;
+        let part = if part == Part::Unified && !self.dirs.iter().any(|d| d.unified) { Part::All } else { part };
         let mut made = Job { dirs: Vec::new() };
         for d in self.dirs.iter().filter(|d| part.has(d)) {
             if let Err(e) = make_dir(d) {
@@ -168,22 +170,17 @@ impl Job {
         Ok(Job { dirs })
     }
 
-    /// True when the job has a directory in a v2 hierarchy.
-    pub fn has_unified(&self) -> bool {
-        self.dirs.iter().any(|d| d.unified)
-    }
-
     fn is_v2_only(&self) -> bool {
         self.dirs.iter().all(|d| d.unified)
     }
 
     /// Writes the limits (also used by `update`).
     pub fn apply(&self, res: &Resources) -> Result<(), JobError> {
+        res.validate()?;
         self.apply_part(res, Part::All)
     }
 
     fn apply_part(&self, res: &Resources, part: Part) -> Result<(), JobError> {
-        res.validate()?;
         let all = if self.is_v2_only() { res.v2_writes() } else { res.v1_writes() };
         // A limit whose hierarchy the job lacks goes with the first part (the unified one),
         // so that its error comes before anything is forked.
@@ -358,7 +355,7 @@ impl Job {
 
     /// Removes the job's directories and every empty parent we placed them in, hostproc's
     /// own parent included (the undo of a failed create).
-    pub fn remove(&self) -> Result<(), JobError> {
+    fn remove(&self) -> Result<(), JobError> {
         self.remove_dirs(false)
     }
 
@@ -375,17 +372,15 @@ impl Job {
     /// How many processes of the job the kernel's OOM killer ended (None: not known here).
     pub fn oom_kills(&self) -> Option<u64> {
         let d = self.dir_for("memory")?;
-        let (file, key) = if d.unified { ("memory.events", "oom_kill ") } else { ("memory.oom_control", "oom_kill ") };
-        read(&d.path.join(file)).ok()?.lines().find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        let file = if d.unified { "memory.events" } else { "memory.oom_control" };
+        read(&d.path.join(file)).ok()?.lines().find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
     }
 
     /// Usage figures for `events --stats` and the like.
     pub fn stats(&self) -> Result<Stats, JobError> {
         let mut s = Stats { pids: self.pids()?, ..Default::default() };
         let num = |p: PathBuf| read(&p).ok().and_then(|t| t.trim().parse::<u64>().ok());
-        let keyed = |p: PathBuf, key: &str| {
-            read(&p).ok().and_then(|t| t.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse::<u64>().ok())))
-        };
+        // A "key value" file, read once however many of its keys are wanted.
         let raw = |p: PathBuf| -> std::collections::BTreeMap<String, u64> {
             read(&p)
                 .map(|t| t.lines().filter_map(|l| l.split_once(' ').and_then(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))).collect())
@@ -396,7 +391,7 @@ impl Job {
                 s.memory_usage = num(d.path.join("memory.current"));
                 s.memory_max_usage = num(d.path.join("memory.peak"));
                 s.memory_limit = num(d.path.join("memory.max")).or(Some(u64::MAX));
-                s.memory_failcnt = keyed(d.path.join("memory.events"), "max ");
+                s.memory_failcnt = raw(d.path.join("memory.events")).get("max").copied();
                 s.swap_usage = num(d.path.join("memory.swap.current"));
                 s.swap_limit = num(d.path.join("memory.swap.max")).or(Some(u64::MAX));
             } else {
@@ -416,15 +411,16 @@ impl Job {
             s.cpu_kernel_ns = num(d.path.join("cpuacct.usage_sys"));
             s.cpu_percpu_ns = read(&d.path.join("cpuacct.usage_percpu")).map(|t| t.split_whitespace().filter_map(|x| x.parse().ok()).collect()).unwrap_or_default();
         } else if let Some(d) = self.dir_for("cpu").or(self.dirs.iter().find(|d| d.unified)) {
-            s.cpu_usage_ns = keyed(d.path.join("cpu.stat"), "usage_usec ").map(|u| u * 1000);
-            s.cpu_user_ns = keyed(d.path.join("cpu.stat"), "user_usec ").map(|u| u * 1000);
-            s.cpu_kernel_ns = keyed(d.path.join("cpu.stat"), "system_usec ").map(|u| u * 1000);
+            let cpu = raw(d.path.join("cpu.stat"));
+            s.cpu_usage_ns = cpu.get("usage_usec").map(|u| u * 1000);
+            s.cpu_user_ns = cpu.get("user_usec").map(|u| u * 1000);
+            s.cpu_kernel_ns = cpu.get("system_usec").map(|u| u * 1000);
         }
         if let Some(d) = self.dir_for("cpu") {
-            let f = d.path.join("cpu.stat");
-            s.cpu_periods = keyed(f.clone(), "nr_periods ");
-            s.cpu_throttled_periods = keyed(f.clone(), "nr_throttled ");
-            s.cpu_throttled_ns = keyed(f.clone(), "throttled_time ").or_else(|| keyed(f, "throttled_usec ").map(|u| u * 1000));
+            let cpu = raw(d.path.join("cpu.stat"));
+            s.cpu_periods = cpu.get("nr_periods").copied();
+            s.cpu_throttled_periods = cpu.get("nr_throttled").copied();
+            s.cpu_throttled_ns = cpu.get("throttled_time").copied().or_else(|| cpu.get("throttled_usec").map(|u| u * 1000));
         }
         if let Some(d) = self.dir_for("pids") {
             s.pids_current = num(d.path.join("pids.current"));
@@ -478,7 +474,10 @@ fn wait_for(path: &Path, want: &str) {
 }
 
 fn make_dir(d: &JobDir) -> Result<(), JobError> {
-    let create_err = |source| JobError::Create { path: d.path.clone(), source };
+    let create_err = |source: io::Error| match source.raw_os_error() {
+        Some(x) if x == rustix::io::Errno::AGAIN.raw_os_error() => JobError::Limited { path: d.path.clone() },
+        _ => JobError::Create { path: d.path.clone(), source },
+    };
     // The common case: the parents exist (hostproc's own is kept), so one mkdir does.
     if d.path.parent() != Some(d.stop.as_path()) && d.path.parent().is_some_and(|p| p.starts_with(&d.stop)) {
         match fs::create_dir(&d.path) {
@@ -496,9 +495,6 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::AGAIN.raw_os_error()) => {
-                return Err(JobError::Limited { path: d.path.clone() })
-            }
             Err(e) => return Err(create_err(e)),
         }
     }
@@ -558,9 +554,6 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
                 return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 4 => continue,
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::AGAIN.raw_os_error()) => {
-                return Err(JobError::Limited { path: d.path.clone() })
-            }
             Err(e) => return Err(create_err(e)),
         }
     }
@@ -653,8 +646,7 @@ impl Entry {
     /// Run by the new process itself: joins every v1 hierarchy.
     pub fn join_v1(&self) -> Result<(), JobError> {
         for p in &self.tasks {
-            let join = |source| JobError::Join { pid: hostproc_sys::getpid(), path: p.clone(), source };
-            fs::OpenOptions::new().write(true).open(p).and_then(|mut f| f.write_all(b"0")).map_err(join)?;
+            write_file(p, "0").map_err(|source| JobError::Join { pid: hostproc_sys::getpid(), path: p.clone(), source })?;
         }
         Ok(())
     }

@@ -39,6 +39,12 @@ use std::path::{Path, PathBuf};
 /// with the lock file that would make it safe, cost more than the rest of bind mode.
 pub fn ensure_location(path: &Path) -> Result<(), StorageError> {
     use std::os::unix::fs::DirBuilderExt;
+    // Once made, one lstat: the common case.
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => return Err(StorageError::LocationNotDir(path.to_path_buf())),
+        Err(_) => {}
+    }
     match std::fs::DirBuilder::new().mode(0o755).create(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match std::fs::symlink_metadata(path) {
@@ -50,8 +56,21 @@ pub fn ensure_location(path: &Path) -> Result<(), StorageError> {
 }
 
 /// True for the location that is made once and kept (see [`ensure_location`]).
-pub fn is_fixed_location(path: &Path) -> bool {
+fn is_fixed_location(path: &Path) -> bool {
     path == Path::new(DEFAULT_LOCATION)
+}
+
+/// Bind mode: makes the fixed location if missing, then takes the shared mount points
+/// (`None` when there are none to hold).
+pub fn acquire_bind_points(plan: &Plan, lock_dir: &Path) -> Result<Option<SharedPoints>, StorageError> {
+    if is_fixed_location(&plan.location) {
+        ensure_location(&plan.location)?;
+    }
+    let points = plan.shared_points();
+    if points.is_empty() {
+        return Ok(None);
+    }
+    SharedPoints::acquire(lock_dir, &points).map(Some)
 }
 
 /// What a container's storage left on the host, saved in its state so that the normal

@@ -114,6 +114,14 @@ impl Plan {
         }
     }
 
+    /// Bind mode's mount points outside the rootfs that containers share and count: the
+    /// location (unless it is the fixed `/hpc`, kept for good) and the volumes'
+    /// destinations, each with whether it is a directory.
+    pub fn shared_points(&self) -> Vec<(PathBuf, bool)> {
+        let location = (!crate::is_fixed_location(&self.location)).then(|| (self.location.clone(), true));
+        location.into_iter().chain(self.mounts.iter().map(|m| (m.destination.clone(), m.source_is_dir))).collect()
+    }
+
     /// The host path behind a path the payload sees, for checks made from the host's view.
     pub fn host_view(&self, inside: &Path) -> PathBuf {
         if self.mode == Mode::Bind {

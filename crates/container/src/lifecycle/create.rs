@@ -48,7 +48,7 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
     let guard = lock(&opts.root, id)?;
     let mut made = Made::new(st.hostproc.storage.clone());
     let res = (|| {
-        setup(&mut cfg, &layout, &mut made, &mut st, &opts.root)?;
+        setup(&mut cfg, &mut made, &mut st, &opts.root)?;
         mkfifo(&dir.join(START_FIFO))?;
         mkfifo(&dir.join(EXEC_FIFO))?;
         let (master, tty) = match &opts.console_socket {

@@ -134,14 +134,7 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
     let planned = Job::planned(layout, cfg.cgroups_path.as_deref(), &cfg.id)?;
     let record = match cfg.storage.mode {
         Mode::Host => HostMounts::record(&cfg.storage),
-        Mode::Bind => {
-            let mut r = Record::default();
-            if !hostproc_storage::is_fixed_location(&cfg.storage.location) {
-                r.shared_points.push(cfg.storage.location.clone());
-            }
-            r.shared_points.extend(cfg.storage.mounts.iter().map(|m| m.destination.clone()));
-            r
-        }
+        Mode::Bind => Record { shared_points: cfg.storage.shared_points().into_iter().map(|(p, _)| p).collect(), ..Default::default() },
     };
     Ok(State {
         oci_version: crate::OCI_VERSION.into(),
@@ -161,7 +154,6 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
             identity: cfg.identity.clone(),
             sandbox: cfg.storage.sandbox().to_path_buf(),
             bind_mode: cfg.storage.mode == Mode::Bind,
-            grace_ms: cfg.options.grace.as_millis() as u64,
             ephemeral: None,
             reason: None,
             supervisor: None,
@@ -171,28 +163,17 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
 
 /// Makes the job, the storage and the ephemeral user, each recorded in the state before
 /// it is made.
-pub(crate) fn setup(cfg: &mut Config, layout: &Layout, made: &mut Made, st: &mut State, root: &Path) -> Result<(), ContainerError> {
+pub(crate) fn setup(cfg: &mut Config, made: &mut Made, st: &mut State, root: &Path) -> Result<(), ContainerError> {
     st.save(root)?;
     crash("after-state");
     // The v2 part now (init is forked into it); the v1 part while init sets up
     // (`start_process`). Without a v2 hierarchy, all of it now.
-    let job = Job::planned(layout, cfg.cgroups_path.as_deref(), &cfg.id)?;
-    job.make(&cfg.resources, if job.has_unified() { Part::Unified } else { Part::All })?;
+    let job = st.hostproc.job.clone();
+    job.make(&cfg.resources, Part::Unified)?;
     made.job = Some(job);
     crash("after-cgroup");
     match cfg.storage.mode {
-        Mode::Bind => {
-            let mut points = Vec::new();
-            if hostproc_storage::is_fixed_location(&cfg.storage.location) {
-                hostproc_storage::ensure_location(&cfg.storage.location)?;
-            } else {
-                points.push((cfg.storage.location.clone(), true));
-            }
-            points.extend(cfg.storage.mounts.iter().map(|m| (m.destination.clone(), m.source_is_dir)));
-            if !points.is_empty() {
-                made.points = Some(SharedPoints::acquire(Path::new(MOUNTPOINT_LOCKS), &points)?);
-            }
-        }
+        Mode::Bind => made.points = hostproc_storage::acquire_bind_points(&cfg.storage, Path::new(MOUNTPOINT_LOCKS))?,
         Mode::Host => HostMounts::apply(&cfg.storage, &made.record)?,
     }
     crash("after-mounts");
@@ -243,8 +224,15 @@ pub(crate) fn start_process(l: &Launch, job: &Job, hold: &init::Hold, v1: Option
 /// The same, running `meanwhile` with the new pid while the child sets up and execs (work
 /// of the parent's that need not wait for the outcome).
 pub(crate) fn start_process_with(l: &Launch, job: &Job, hold: &init::Hold, v1: Option<&Resources>, meanwhile: impl FnOnce(i32)) -> Result<i32, ContainerError> {
+    // The last check before a process is made, whatever built its identity: (uid_t)-1
+    // would leave the payload as root (setresuid's "unchanged"); the ephemeral user's
+    // placeholder must have been replaced by its uid by now.
+    let id = l.identity;
+    if id.uid == u32::MAX || id.gid == u32::MAX || id.additional_gids.contains(&u32::MAX) {
+        return Err(ContainerError::invalid("process.user", "uid or gid 4294967295 ((uid_t)-1) names no account; give 0 to 4294967294"));
+    }
     let entry = job.entry()?;
-    let v1 = v1.filter(|_| entry.has_v1() && job.has_unified());
+    let v1 = v1.filter(|_| entry.has_v1() && entry.unified.is_some());
     let mut p = init::spawn(l, hold, &entry, v1.is_some())?;
     let pid = p.pid;
     let placed = (|| -> Result<(), ContainerError> {

@@ -77,15 +77,21 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     if let Some((pid, start)) = st.hostproc.supervisor {
         // The supervisor wakes when init dies and finds the job empty; it holds the mount
         // points and the uid lock until it exits, so wait for it (and end it if stuck).
-        let alive = || state::start_time(pid).is_some_and(|(t, z)| t == start && !z);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while alive() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        if alive() {
-            let _ = sig::kill(pid, sig::SIGKILL);
-            while alive() {
-                std::thread::sleep(std::time::Duration::from_millis(2));
+        // A pidfd names the process for good; the start time, checked once it is open,
+        // says it is still our supervisor and not a reused pid.
+        if let Ok(fd) = sig::pidfd_open(pid) {
+            if state::start_time(pid).is_some_and(|(t, z)| t == start && !z) {
+                use rustix::event::{poll, PollFd, PollFlags, Timespec};
+                let exited = |timeout: Option<&Timespec>| loop {
+                    match poll(&mut [PollFd::new(&fd, PollFlags::IN)], timeout) {
+                        Err(rustix::io::Errno::INTR) => continue,
+                        r => break matches!(r, Ok(n) if n > 0),
+                    }
+                };
+                if !exited(Some(&Timespec { tv_sec: 2, tv_nsec: 0 })) {
+                    let _ = sig::kill(pid, sig::SIGKILL);
+                    exited(None);
+                }
             }
         }
     }
@@ -101,10 +107,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     }
 }
 
-fn running(root: &Path, id: &str) -> Result<state::State, ContainerError> {
+/// The state and its live status (one look at the process), if the container is alive.
+fn running(root: &Path, id: &str) -> Result<(state::State, Status), ContainerError> {
     let st = load_state(root, id)?;
     match st.live_status() {
-        Status::Running | Status::Created | Status::Paused => Ok(st),
+        s @ (Status::Running | Status::Created | Status::Paused) => Ok((st, s)),
         _ => Err(ContainerError::NotRunning),
     }
 }
@@ -112,9 +119,9 @@ fn running(root: &Path, id: &str) -> Result<state::State, ContainerError> {
 /// Freezes every process of the job.
 pub fn pause(root: &Path, id: &str) -> Result<(), ContainerError> {
     let _g = lock(root, id)?;
-    let mut st = running(root, id)?;
-    if st.live_status() != Status::Running {
-        return Err(ContainerError::Start(format!("container {id} is not running: {}", st.live_status())));
+    let (mut st, status) = running(root, id)?;
+    if status != Status::Running {
+        return Err(ContainerError::Start(format!("container {id} is not running: {status}")));
     }
     if !st.hostproc.job.freeze(true)? {
         return Err(ContainerError::invalid("pause", "this host has no freezer for the job (no freezer controller, no cgroup v2)"));
@@ -126,8 +133,8 @@ pub fn pause(root: &Path, id: &str) -> Result<(), ContainerError> {
 /// Thaws a paused job.
 pub fn resume(root: &Path, id: &str) -> Result<(), ContainerError> {
     let _g = lock(root, id)?;
-    let mut st = running(root, id)?;
-    if st.live_status() != Status::Paused {
+    let (mut st, status) = running(root, id)?;
+    if status != Status::Paused {
         return Err(ContainerError::Start(format!("container {id} is not paused")));
     }
     st.hostproc.job.freeze(false)?;

@@ -49,7 +49,7 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
     let mut made = Made::new(st.hostproc.storage.clone());
     // The state names everything we are about to make before we make it: a crash at any
     // point below is undone by `delete --force`.
-    let started = setup(&mut cfg, &layout, &mut made, &mut st, &opts.root).and_then(|()| {
+    let started = setup(&mut cfg, &mut made, &mut st, &opts.root).and_then(|()| {
         let close: Vec<i32> = made.user_lock.iter().map(|e| e.lock_fd()).collect();
         // The running state is written while init sets up and execs (if the exec fails,
         // the undo below removes it with the rest).

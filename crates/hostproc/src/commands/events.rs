@@ -1,4 +1,3 @@
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -62,10 +61,9 @@ pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
         println!("{}", stats_event(&a.id, &s));
         return Ok(0);
     }
-    let interval = parse(&a.interval).ok_or_else(|| hostproc_container::ContainerError::Invalid {
-        field: "--interval".into(),
-        detail: format!("{:?} is not a duration; give 5s or 500ms", a.interval),
-    })?;
+    let interval = hostproc_container::parse_duration(&a.interval)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| hostproc_container::ContainerError::invalid("--interval", format!("{:?} is not a duration; give 5s or 500ms", a.interval)))?;
     let mut ooms = None;
     loop {
         let s = match hostproc_container::stats(&cli.root, &a.id) {
@@ -84,9 +82,3 @@ pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
     }
 }
 
-fn parse(s: &str) -> Option<Duration> {
-    if let Some(ms) = s.strip_suffix("ms") {
-        return ms.parse().ok().map(Duration::from_millis);
-    }
-    s.strip_suffix('s').unwrap_or(s).parse::<f64>().ok().filter(|x| *x > 0.0 && x.is_finite()).map(Duration::from_secs_f64)
-}

@@ -44,9 +44,6 @@ pub struct Args {
     command: Vec<String>,
 }
 
-fn bad(field: &str, detail: String) -> ContainerError {
-    ContainerError::Invalid { field: field.into(), detail }
-}
 
 pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
     let process = match &a.process {
@@ -56,7 +53,7 @@ pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
         }
         None => {
             if a.command.is_empty() {
-                return Err(bad("exec", "give --process FILE or a command after the container id".into()));
+                return Err(ContainerError::invalid("exec", "give --process FILE or a command after the container id"));
             }
             None
         }
@@ -65,8 +62,8 @@ pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
         None => None,
         Some(u) => {
             let (uid, gid) = u.split_once(':').map_or((u.as_str(), None), |(x, y)| (x, Some(y)));
-            let uid = uid.parse().map_err(|_| bad("--user", format!("{u:?}: give uid[:gid] as numbers")))?;
-            let gid = gid.map(|g| g.parse().map_err(|_| bad("--user", format!("{u:?}: give uid[:gid] as numbers")))).transpose()?;
+            let uid = uid.parse().map_err(|_| ContainerError::invalid("--user", format!("{u:?}: give uid[:gid] as numbers")))?;
+            let gid = gid.map(|g| g.parse().map_err(|_| ContainerError::invalid("--user", format!("{u:?}: give uid[:gid] as numbers")))).transpose()?;
             Some((uid, gid))
         }
     };

@@ -12,10 +12,10 @@ pub struct Args {
 
 pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
     let Some(sig) = hostproc_sys::signal_from_str(&a.signal) else {
-        return Err(hostproc_container::ContainerError::Invalid {
-            field: "signal".into(),
-            detail: format!("{:?} is not a signal; give a name such as TERM or SIGKILL, or a number", a.signal),
-        });
+        return Err(hostproc_container::ContainerError::invalid(
+            "signal",
+            format!("{:?} is not a signal; give a name such as TERM or SIGKILL, or a number", a.signal),
+        ));
     };
     hostproc_container::kill(&cli.root, &a.id, sig, a.all)?;
     Ok(0)

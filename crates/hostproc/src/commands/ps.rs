@@ -18,12 +18,10 @@ pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
     }
     println!("{:>8} {:>8} {:<10} CMD", "PID", "PPID", "UID");
     for pid in pids {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat.rfind(')').and_then(|i| stat[i + 2..].split_whitespace().nth(1)).unwrap_or("?").to_owned();
-        let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:").map(|v| v.split_whitespace().next().unwrap_or("?").to_owned())))
-            .unwrap_or_else(|| "?".into());
+        // One file for both: status has the parent's pid and the real uid.
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()).unwrap_or("?");
+        let (ppid, uid) = (field("PPid:"), field("Uid:"));
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim().to_owned())
             .unwrap_or_default();

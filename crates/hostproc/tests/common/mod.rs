@@ -786,6 +786,57 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// The start time of `pid` (field 22 of /proc/<pid>/stat, clock ticks since boot), or
+/// None when there is no such process.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// A process's identity: its pid and its start time, so that a recycled pid is never
+/// taken (or signalled) for the same process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProcId {
+    pub pid: i32,
+    pub start: u64,
+}
+
+impl ProcId {
+    /// The process now running as `pid`, if any.
+    pub fn of(pid: i32) -> Option<ProcId> {
+        proc_start_time(pid).map(|start| ProcId { pid, start })
+    }
+    /// The process `pid` if it is the one that started at `start` (as a state file
+    /// records it).
+    pub fn matching(pid: i32, start: u64) -> Option<ProcId> {
+        ProcId::of(pid).filter(|p| p.start == start)
+    }
+    /// True while this very process exists and is not a zombie.
+    pub fn alive(&self) -> bool {
+        proc_start_time(self.pid) == Some(self.start) && pid_alive(self.pid)
+    }
+    /// Waits (bounded) until this process is gone; true when it is.
+    pub fn wait_gone(&self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while self.alive() {
+            if Instant::now() >= end {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+    /// SIGKILL to this process, only if the pid still names it.
+    pub fn kill(&self) {
+        if self.alive() {
+            // SAFETY: kill(2) on a pid just checked to be this process.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        }
+    }
+}
+
 /// Waits (bounded) until `pid` is gone; true when it is.
 pub fn wait_pid_gone(pid: i32, timeout: Duration) -> bool {
     let end = Instant::now() + timeout;
