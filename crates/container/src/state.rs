@@ -106,13 +106,31 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
 }
 
 /// Creates the state root (0700) and the container's directory; fails if it exists.
-pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, ContainerError> {
+pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, fs::File), ContainerError> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(root).map_err(io_err("create the state root", root))?;
     let d = dir(root, id);
-    match fs::DirBuilder::new().mode(0o700).create(&d) {
-        Ok(()) => Ok(d),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(ContainerError::Exists(id.to_owned())),
-        Err(e) => Err(io_err("create the state directory", &d)(e)),
+    // Made under a name no id can have ('~'), locked, then renamed into place without
+    // replacing anything: no other command ever sees it unlocked (a `delete --force` that
+    // came between a plain mkdir and the lock would remove it from under this create).
+    let tmp = root.join(format!(".creating~{}", hostproc_sys::getpid()));
+    let _ = fs::remove_dir(&tmp); // a leftover of a crashed process with our pid
+    fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(io_err("create the state directory", &tmp))?;
+    let placed = (|| {
+        use rustix::fs::{flock, open, renameat_with, FlockOperation, Mode, OFlags, RenameFlags, CWD};
+        let f = open(&tmp, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        flock(&f, FlockOperation::LockExclusive)?;
+        renameat_with(CWD, &tmp, CWD, &d, RenameFlags::NOREPLACE)?;
+        Ok::<_, rustix::io::Errno>(fs::File::from(f))
+    })();
+    match placed {
+        Ok(f) => Ok((d, f)),
+        Err(e) => {
+            let _ = fs::remove_dir(&tmp);
+            match e {
+                rustix::io::Errno::EXIST => Err(ContainerError::Exists(id.to_owned())),
+                e => Err(io_err("create the state directory", &d)(e.into())),
+            }
+        }
     }
 }
 

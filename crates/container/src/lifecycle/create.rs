@@ -44,8 +44,8 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
     }
     let layout = Layout::detect(&Default::default())?;
     let mut st = initial_state(&cfg, &layout)?;
-    let dir = state::create_dir(&opts.root, id)?;
-    let guard = lock(&opts.root, id)?;
+    let (dir, guard) = state::create_dir(&opts.root, id)?;
+    let guard = super::Lock::made(guard);
     let mut made = Made::new(st.hostproc.storage.clone());
     let res = (|| {
         setup(&mut cfg, &mut made, &mut st, &opts.root)?;

@@ -36,6 +36,12 @@ pub const MOUNTPOINT_LOCKS: &str = "/run/lock/hostproc/mountpoints";
 pub(crate) struct Lock(File);
 
 impl Lock {
+    /// The lock on a state directory made by `state::create_dir` (locked before it had its
+    /// name).
+    pub fn made(f: File) -> Lock {
+        Lock(f)
+    }
+
     /// In a forked child: close the child's copy without releasing the parent's lock.
     pub fn forget_in_child(&self) {
         hostproc_sys::close_fd(self.raw());

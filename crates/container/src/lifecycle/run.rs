@@ -42,15 +42,20 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
         let _ = sig::set_signal_mask(&old_mask);
     };
 
-    if let Err(e) = state::create_dir(&opts.root, id) {
-        restore();
-        return Err(e);
-    }
+    // Held while the container is made, so no other command acts on it half-made.
+    let guard = match state::create_dir(&opts.root, id) {
+        Ok((_, f)) => super::Lock::made(f),
+        Err(e) => {
+            restore();
+            return Err(e);
+        }
+    };
     let mut made = Made::new(st.hostproc.storage.clone());
     // The state names everything we are about to make before we make it: a crash at any
     // point below is undone by `delete --force`.
     let started = setup(&mut cfg, &mut made, &mut st, &opts.root).and_then(|()| {
-        let close: Vec<i32> = made.user_lock.iter().map(|e| e.lock_fd()).collect();
+        let mut close = vec![guard.raw()];
+        close.extend(made.user_lock.iter().map(|e| e.lock_fd()));
         // The running state is written while init sets up and execs (if the exec fails,
         // the undo below removes it with the rest).
         let running = |init: i32| {
@@ -72,6 +77,8 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
         }
     };
     crate::crashpoint::hit("after-running");
+    // Made: other commands (state, kill, delete --force) may act on it now.
+    drop(guard);
     if let Some(p) = &opts.pid_file {
         if let Err(e) = super::write_pid_file(p, init) {
             tracing::warn!("{e}");
