@@ -179,6 +179,7 @@ impl State {
         self.pid > 0 && start_time(self.pid).is_some_and(|(t, zombie)| t == self.hostproc.init_start && !zombie)
     }
 
+    /// The state's view of a container, its status as the process says.
     pub fn public(&self) -> Public<'_> {
         let status = self.live_status();
         Public {
@@ -191,10 +192,21 @@ impl State {
             created: &self.created,
             owner: &self.owner,
             annotations: &self.annotations,
-            reason: if status == Status::Stopped { self.hostproc.reason.as_deref() } else { None },
+            reason: if status != Status::Stopped {
+                None
+            } else if self.status != Status::Stopped {
+                // init is gone but the supervisor has not recorded why yet: ask the job
+                // (the cgroup stays until delete) as the supervisor will.
+                (self.hostproc.job.oom_kills().unwrap_or(0) > 0).then_some(OOM_KILLED)
+            } else {
+                self.hostproc.reason.as_deref()
+            },
         }
     }
 }
+
+/// `reason` of a container the kernel's OOM killer stopped (Kubernetes' word).
+pub const OOM_KILLED: &str = "OOMKilled";
 
 /// Reads a container's state. An unknown id is `NotExist`; a torn or foreign file is a
 /// clear error naming it.

@@ -157,7 +157,7 @@ fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, 
                 if let Ok(mut st) = load_state(root, id) {
                     st.status = Status::Stopped;
                     if oom {
-                        st.hostproc.reason = Some("OOMKilled".into());
+                        st.hostproc.reason = Some(state::OOM_KILLED.into());
                     }
                     let _ = st.save(root);
                 }
