@@ -289,8 +289,8 @@ fn hierarchies() -> Res<(Vec<Hier>, Vec<Hier>)> {
     let text =
         fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
     let pure_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    // hostproc_job's V1_CONTROLLERS (no devices: hostproc sets no device rules).
-    let job_ctrls = ["cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio"];
+    // The job's set is hostproc's own choice (hostproc_job::Layout), whatever it is.
+    let layout = hostproc_job::Layout::detect(&Default::default()).map_err(|e| e.to_string())?;
     let (mut all, mut job) = (Vec::new(), Vec::new());
     for line in text.lines() {
         let mut it = line.splitn(3, ':');
@@ -323,7 +323,7 @@ fn hierarchies() -> Res<(Vec<Hier>, Vec<Hier>)> {
             mount,
             own: own.to_string(),
         };
-        if ctrls.is_empty() || ctrls.split(',').any(|c| job_ctrls.contains(&c)) {
+        if layout.hierarchies.iter().any(|l| l.mount == h.mount) {
             job.push(h.clone());
         }
         all.push(h);

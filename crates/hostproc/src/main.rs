@@ -20,13 +20,19 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "hostproc",
-    version = VERSION,
-    about = "HostProcess containers on Linux: an OCI runtime with runc's command line",
-    disable_version_flag = true
-)]
+#[command(name = "hostproc", version = VERSION, about = ABOUT, disable_version_flag = true)]
 pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+const ABOUT: &str = "HostProcess containers on Linux: an OCI runtime with runc's command line";
+
+/// The flags every command takes, before or after its name.
+#[derive(clap::Args)]
+pub struct Global {
     /// Directory for the containers' state
     #[arg(long, global = true, default_value = "/run/hostproc")]
     root: PathBuf,
@@ -51,14 +57,14 @@ pub struct Cli {
     /// Print the version
     #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
     version: Option<bool>,
-    #[command(subcommand)]
-    command: Command,
 }
 
 // clap prints "<name> <version>": this makes runc's "hostproc version X.Y.Z".
 const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\ncommit: ", env!("HOSTPROC_COMMIT"), "\nspec: 1.3.0");
 
+// Deferred: a subcommand's flags are made only when it is the one being run.
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Command {
     /// Create a container: its job, storage and an init held before exec
     Create(commands::create::Args),
@@ -104,18 +110,19 @@ extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char
 
 fn hostproc_main() -> u8 {
     // Usage errors exit 1 as runc's do (clap's own would be 2); --help and --version 0.
-    let cli = match Cli::try_parse() {
+    let cli = match parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { 1 } else { 0 };
         }
     };
-    if let Err(e) = logging::init(cli.log.as_deref(), &cli.log_format, cli.debug) {
+    let g = &cli.global;
+    if let Err(e) = logging::init(g.log.as_deref(), &g.log_format, g.debug) {
         eprintln!("hostproc: {e}");
         return 1;
     }
-    let res = if cli.rootless.as_deref() == Some("true") {
+    let res = if g.rootless.as_deref() == Some("true") {
         Err(hostproc_container::ContainerError::invalid(
             "--rootless",
             "rootless mode is not supported: HostProcess containers run host processes and need root",
@@ -127,28 +134,147 @@ fn hostproc_main() -> u8 {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e}");
-            logging::report(&cli.log, &e.to_string());
+            logging::report(&g.log, &e.to_string());
             1
         }
     }
 }
 
+/// Parses the command line. clap copies each global flag into every subcommand before it
+/// parses (some hundred `Arg` clones and 20 heap pages for hostproc's 15 commands, on
+/// every container command), so the command line is first built with only the
+/// subcommand named; anything that does not parse that way (help, typos, a name that is
+/// really a flag's value) is parsed again against the whole tree, so that errors and help
+/// are clap's own.
+fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    use clap::{Args, CommandFactory, FromArgMatches};
+    // The subcommands alone, deferred: names and descriptions, no flags yet.
+    let subcommands = Command::augment_subcommands(clap::Command::new("hostproc"));
+    let partial = subcommand_named(&args).and_then(|n| subcommands.find_subcommand(n)).map(|sub| {
+        let top = clap::Command::new("hostproc").about(ABOUT).version(VERSION).disable_version_flag(true);
+        Global::augment_args(top).subcommand(sub.clone()).subcommand_required(true).arg_required_else_help(true)
+    });
+    if let Some(m) = partial.and_then(|c| c.try_get_matches_from(&args).ok()) {
+        return Cli::from_arg_matches(&m);
+    }
+    let m = Cli::command().try_get_matches_from(&args)?;
+    Cli::from_arg_matches(&m)
+}
+
+/// The first word that is neither a flag nor a global flag's value: the subcommand's
+/// name if the command line is well formed (`parse` checks it).
+fn subcommand_named(args: &[std::ffi::OsString]) -> Option<&str> {
+    let mut it = args.iter().skip(1).map(|a| a.to_str());
+    while let Some(a) = it.next() {
+        let a = a?;
+        match a {
+            "--root" | "--log" | "--log-format" | "--criu" => {
+                it.next();
+            }
+            "--" => return None,
+            _ if a.starts_with('-') => {}
+            _ => return Some(a),
+        }
+    }
+    None
+}
+
 fn dispatch(cli: &Cli) -> commands::Result {
+    let g = &cli.global;
     match &cli.command {
-        Command::Create(a) => commands::create::exec(cli, a),
-        Command::Start(a) => commands::start::exec(cli, a),
-        Command::Run(a) => commands::run::exec(cli, a),
-        Command::State(a) => commands::state::exec(cli, a),
-        Command::Kill(a) => commands::kill::exec(cli, a),
-        Command::Delete(a) => commands::delete::exec(cli, a),
-        Command::Exec(a) => commands::exec::exec(cli, a),
-        Command::Ps(a) => commands::ps::exec(cli, a),
-        Command::Events(a) => commands::events::exec(cli, a),
-        Command::Pause(a) => commands::pause::exec(cli, a),
-        Command::Resume(a) => commands::pause::exec_resume(cli, a),
-        Command::Update(a) => commands::update::exec(cli, a),
-        Command::List(a) => commands::list::exec(cli, a),
+        Command::Create(a) => commands::create::exec(g, a),
+        Command::Start(a) => commands::start::exec(g, a),
+        Command::Run(a) => commands::run::exec(g, a),
+        Command::State(a) => commands::state::exec(g, a),
+        Command::Kill(a) => commands::kill::exec(g, a),
+        Command::Delete(a) => commands::delete::exec(g, a),
+        Command::Exec(a) => commands::exec::exec(g, a),
+        Command::Ps(a) => commands::ps::exec(g, a),
+        Command::Events(a) => commands::events::exec(g, a),
+        Command::Pause(a) => commands::pause::exec(g, a),
+        Command::Resume(a) => commands::pause::exec_resume(g, a),
+        Command::Update(a) => commands::update::exec(g, a),
+        Command::List(a) => commands::list::exec(g, a),
         Command::Features => commands::features::exec(),
         Command::Spec(a) => commands::spec::exec(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn argv(s: &str) -> Vec<std::ffi::OsString> {
+        std::iter::once("hostproc").chain(s.split_whitespace()).map(Into::into).collect()
+    }
+
+    /// What a parse gave, comparable: the globals and the subcommand's name.
+    fn summary(c: &Cli) -> String {
+        let g = &c.global;
+        let name = match &c.command {
+            Command::Create(_) => "create",
+            Command::Start(_) => "start",
+            Command::Run(_) => "run",
+            Command::State(_) => "state",
+            Command::Kill(_) => "kill",
+            Command::Delete(_) => "delete",
+            Command::Exec(_) => "exec",
+            Command::Ps(_) => "ps",
+            Command::Events(_) => "events",
+            Command::Pause(_) => "pause",
+            Command::Resume(_) => "resume",
+            Command::Update(_) => "update",
+            Command::List(_) => "list",
+            Command::Features => "features",
+            Command::Spec(_) => "spec",
+        };
+        format!("{name} {:?} {:?} {} {} {} {:?} {:?}", g.root, g.log, g.log_format, g.debug, g.systemd_cgroup, g.criu, g.rootless)
+    }
+
+    #[test]
+    fn the_partial_command_line_parses_as_the_whole_tree_does() {
+        let cases = [
+            "state x",
+            "--root /r state x",
+            "state --root /r x",
+            "state x --root=/r --debug",
+            "--log /l --log-format json delete --force x",
+            "--log-format json run --bundle /b x",
+            "--systemd-cgroup create --bundle /b --pid-file /p x",
+            "--criu /c --rootless false kill x KILL",
+            "--rootless list",
+            "--rootless auto list -q",
+            "exec --tty x /bin/sh",
+            "events --stats x",
+            "update --memory 1M x",
+            "features",
+            "spec",
+            "--root state list",
+            "-- state x",
+            "stat x",
+            "state",
+            "--help",
+            "help state",
+            "state --help",
+            "--version",
+            "",
+        ];
+        for c in cases {
+            let whole = Cli::command().try_get_matches_from(argv(c)).map_err(|e| e.kind()).and_then(|m| {
+                use clap::FromArgMatches;
+                Cli::from_arg_matches(&m).map_err(|e| e.kind())
+            });
+            let ours = parse(argv(c)).map_err(|e| e.kind());
+            match (&whole, &ours) {
+                (Ok(w), Ok(o)) => assert_eq!(summary(w), summary(o), "{c:?}"),
+                (Err(w), Err(o)) => assert_eq!(w, o, "{c:?}"),
+                _ => panic!("{c:?}: the whole tree gave {:?}, the partial one {:?}", whole.as_ref().map(summary), ours.as_ref().map(summary)),
+            }
+        }
+        Cli::command().debug_assert();
+        // The partial tree really is the one used where it can be.
+        assert_eq!(subcommand_named(&argv("--root /r --log-format json state x")), Some("state"));
+        assert_eq!(subcommand_named(&argv("--debug -- state")), None);
     }
 }

@@ -195,6 +195,12 @@ fn assert_in_job(payload_cgroups: &str, rel: &str, context: &str) {
             // device rules: it leaves both as the caller has them.
             continue;
         }
+        if ctrl == "freezer" && theirs.iter().any(|(c, _)| c.is_empty()) {
+            // Beside a v2 hierarchy the job freezes through cgroup.freeze: the v1 freezer
+            // is left as the caller has it.
+            assert_eq!(path, mine, "{context}: the v1 freezer was joined beside a v2 hierarchy\n{payload_cgroups}");
+            continue;
+        }
         let expected = join_cgroup(mine, rel);
         assert_eq!(
             path, &expected,

@@ -314,13 +314,16 @@ fn without_clone3_the_payload_still_runs_in_its_job() {
     cleanup_check(&root, &b, &id, &[]);
 }
 
-/// Every hierarchy of ours shows the job, but named ones and devices (hostproc sets no
-/// device rules, so it leaves the payload in the caller's devices cgroup).
+/// Every hierarchy of ours shows the job, but named ones, devices (hostproc sets no
+/// device rules, so it leaves the payload in the caller's devices cgroup) and, beside a v2
+/// hierarchy, the v1 freezer (the job freezes through cgroup.freeze).
 fn assert_in_job_everywhere(out: &Output, id: &str) {
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let has_v2 = own.lines().any(|l| l.starts_with("0::"));
     for line in own.lines() {
         let (num_ctrls, path) = line.rsplit_once(':').unwrap();
-        let want = if num_ctrls.contains("name=") || num_ctrls.split([',', ':']).any(|c| c == "devices") {
+        let left = |c: &str| c == "devices" || (has_v2 && c == "freezer");
+        let want = if num_ctrls.contains("name=") || num_ctrls.split([',', ':']).any(left) {
             line.to_string()
         } else {
             format!("{num_ctrls}:{}/hostproc/{id}", path.trim_end_matches('/'))

@@ -94,6 +94,16 @@ impl Layout {
             let Some(mount) = mount else { continue };
             hierarchies.push(Hierarchy { kind: HierarchyKind::V1 { controllers: list }, mount, own });
         }
+        // With a v2 hierarchy that can freeze (Linux 5.2), the v1 freezer is never used
+        // (pause and kill-all freeze through cgroup.freeze): not joined, it costs nothing.
+        if hierarchies.iter().any(Hierarchy::is_unified) && kernel_at_least(5, 2) {
+            for h in &mut hierarchies {
+                if let HierarchyKind::V1 { controllers } = &mut h.kind {
+                    controllers.retain(|c| c != "freezer");
+                }
+            }
+            hierarchies.retain(|h| !matches!(&h.kind, HierarchyKind::V1 { controllers } if controllers.is_empty()));
+        }
         if hierarchies.is_empty() {
             return Err(JobError::NoCgroups(root.0.clone()));
         }
@@ -136,6 +146,14 @@ impl Layout {
             })
             .collect())
     }
+}
+
+/// Whether the running kernel is at least `major.minor` (false if its release is unreadable).
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let uname = rustix::system::uname();
+    let release = uname.release().to_string_lossy();
+    let mut it = release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (major, minor)
 }
 
 /// A systemd-style cgroupsPath (`slice:prefix:name`, as `--systemd-cgroup` callers pass

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use hostproc_job::{CgroupRoot, Job, JobError, Layout, Resources, ThrottleDevice};
+use hostproc_job::{CgroupRoot, HierarchyKind, Job, JobError, Layout, Resources, ThrottleDevice};
 
 fn touch(dir: &Path, files: &[&str]) {
     fs::create_dir_all(dir).unwrap();
@@ -118,12 +118,23 @@ fn hybrid_layout_follows_the_callers_cgroup_in_each_hierarchy() {
     let layout = Layout::from_proc_cgroup(&root, &proc).unwrap();
     assert!(layout.is_v1());
     assert!(layout.hierarchies[0].is_unified(), "unified first: it has cgroup.kill");
-    assert_eq!(layout.hierarchies.len(), 8, "seven v1 controllers and unified; devices and name=systemd skipped");
+    assert_eq!(layout.hierarchies.len(), 7, "six v1 controllers and unified; devices and name=systemd skipped, and freezer (the v2 one freezes)");
+    assert!(!layout.hierarchies.iter().any(|h| matches!(&h.kind, HierarchyKind::V1 { controllers } if controllers.iter().any(|c| c == "freezer"))));
     let placed = layout.place(None, "c4").unwrap();
     let mem = placed.iter().find(|(d, _)| d.starts_with(t.path().join("memory"))).unwrap();
     assert_eq!(mem.0, t.path().join("memory/machine/managed/hostproc/c4"));
     let cpu = placed.iter().find(|(d, _)| d.starts_with(t.path().join("cpu/"))).unwrap();
     assert_eq!(cpu.0, t.path().join("cpu/hostproc/c4"));
+}
+
+/// Without a v2 hierarchy the v1 freezer is what pause and kill-all freeze with: kept.
+#[test]
+fn pure_v1_layout_keeps_the_freezer() {
+    let (_t, root, proc) = v1_root("/m");
+    let proc = proc.replace("0::/\n", "");
+    let layout = Layout::from_proc_cgroup(&root, &proc).unwrap();
+    assert_eq!(layout.hierarchies.len(), 7, "seven v1 controllers: {:?}", layout.hierarchies);
+    assert!(layout.hierarchies.iter().any(|h| matches!(&h.kind, HierarchyKind::V1 { controllers } if controllers == &["freezer"])));
 }
 
 #[test]
@@ -155,7 +166,7 @@ fn v1_resources_are_written_to_their_controllers() {
     assert_eq!(read(p("cpu/hostproc/c5/cpu.cfs_period_us")), "100000");
     assert_eq!(read(p("pids/hostproc/c5/pids.max")), "7");
     assert_eq!(read(p("blkio/hostproc/c5/blkio.bfq.weight")), "300", "BFQ's file when CFQ's blkio.weight is absent");
-    assert_eq!(job.dirs.len(), 8);
+    assert_eq!(job.dirs.len(), 7, "unified and six v1 (no freezer beside a v2 one)");
 }
 
 #[test]

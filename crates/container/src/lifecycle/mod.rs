@@ -99,18 +99,13 @@ impl Made {
 impl Made {
     /// Undo in HostProcess order: processes, storage, job, state.
     pub fn undo(mut self, root: &Path, id: &str) {
-        if let Some(job) = &self.job {
-            if job.pids().map(|p| !p.is_empty()).unwrap_or(true) {
-                let _ = job.kill_all();
-                let _ = job.wait_empty(Duration::from_secs(5));
-            }
-        }
-        release_storage(self.points.take(), &self.record);
+        // Every process gone (destroy kills and waits) before the storage goes.
         if let Some(job) = &self.job {
             if let Err(e) = job.destroy() {
                 tracing::warn!("{e}");
             }
         }
+        release_storage(self.points.take(), &self.record);
         if let Some(user) = self.user.take() {
             if let Err(e) = hostproc_identity::release(&user, self.user_lock.take()) {
                 tracing::warn!("{e}");

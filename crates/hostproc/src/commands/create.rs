@@ -27,7 +27,7 @@ pub struct Args {
     pub id: String,
 }
 
-pub fn options(cli: &crate::Cli, a: &Args) -> CreateOptions {
+pub fn options(cli: &crate::Global, a: &Args) -> CreateOptions {
     CreateOptions {
         root: cli.root.clone(),
         systemd_cgroup: cli.systemd_cgroup,
@@ -37,7 +37,7 @@ pub fn options(cli: &crate::Cli, a: &Args) -> CreateOptions {
     }
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     hostproc_container::create(&options(cli, a), &a.bundle, &a.id)?;
     Ok(0)
 }

@@ -7,7 +7,7 @@ pub struct Args {
     id: String,
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     hostproc_container::delete(&cli.root, &a.id, a.force)?;
     Ok(0)
 }

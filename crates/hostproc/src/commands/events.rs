@@ -55,7 +55,7 @@ fn stats_event(id: &str, s: &hostproc_job::Stats) -> Value {
     })
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     if a.stats {
         let s = hostproc_container::stats(&cli.root, &a.id)?;
         println!("{}", stats_event(&a.id, &s));

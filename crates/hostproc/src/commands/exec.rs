@@ -45,7 +45,7 @@ pub struct Args {
 }
 
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     let process = match &a.process {
         Some(p) => {
             let text = std::fs::read(p).map_err(|source| ContainerError::ReadBundle { path: p.clone(), source })?;

@@ -10,7 +10,7 @@ pub struct Args {
     signal: String,
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     let Some(sig) = hostproc_sys::signal_from_str(&a.signal) else {
         return Err(hostproc_container::ContainerError::invalid(
             "signal",

@@ -8,7 +8,7 @@ pub struct Args {
     quiet: bool,
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     let all = hostproc_container::list(&cli.root)?;
     if a.quiet {
         for s in &all {

@@ -10,12 +10,12 @@ pub struct ResumeArgs {
     id: String,
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     hostproc_container::pause(&cli.root, &a.id)?;
     Ok(0)
 }
 
-pub fn exec_resume(cli: &crate::Cli, a: &ResumeArgs) -> super::Result {
+pub fn exec_resume(cli: &crate::Global, a: &ResumeArgs) -> super::Result {
     hostproc_container::resume(&cli.root, &a.id)?;
     Ok(0)
 }

@@ -10,7 +10,7 @@ pub struct Args {
     ps_args: Vec<String>,
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     let pids = hostproc_container::ps(&cli.root, &a.id)?;
     if a.format == "json" {
         println!("{}", serde_json::to_string(&pids).expect("pids serialize"));

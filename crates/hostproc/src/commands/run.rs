@@ -9,7 +9,7 @@ pub struct Args {
     detach: bool,
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     let c = &a.create;
     if a.detach {
         hostproc_container::create(&super::create::options(cli, c), &c.bundle, &c.id)?;

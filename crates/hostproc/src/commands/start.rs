@@ -4,7 +4,7 @@ pub struct Args {
     id: String,
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     hostproc_container::start(&cli.root, &a.id)?;
     Ok(0)
 }

@@ -4,7 +4,7 @@ pub struct Args {
     id: String,
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     let st = hostproc_container::load_state(&cli.root, &a.id)?;
     println!("{}", serde_json::to_string_pretty(&st.public()).expect("state serializes"));
     Ok(0)

@@ -43,7 +43,7 @@ pub struct Args {
     id: String,
 }
 
-pub fn exec(cli: &crate::Cli, a: &Args) -> super::Result {
+pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     let mut res = match &a.resources {
         Some(p) => {
             let mut text = Vec::new();
