@@ -561,9 +561,9 @@ fn make_dir(d: &JobDir) -> Result<(), JobError> {
 }
 
 /// A new v1 cpuset cgroup starts with no CPUs and no memory nodes; give an empty one
-/// its parent's.
+/// its parent's. The kernel's clone_children fills in both or neither, so one file tells.
 fn cpuset_filled(dir: &Path) -> bool {
-    ["cpuset.cpus", "cpuset.mems"].iter().all(|f| read(&dir.join(f)).is_ok_and(|v| !v.trim().is_empty()))
+    read(&dir.join("cpuset.cpus")).is_ok_and(|v| !v.trim().is_empty())
 }
 
 fn inherit_cpuset(dir: &Path) {
