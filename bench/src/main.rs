@@ -272,6 +272,24 @@ fn poll_in(fd: impl AsFd, timeout_ms: i32) -> bool {
     }
 }
 
+/// The median time of one `cpuid`: glibc's start-up, in every process each runtime and
+/// the floor start, executes it dozens of times, and in a VM each one is an exit to the
+/// hypervisor; this is what explains a slow floor.
+#[cfg(target_arch = "x86_64")]
+fn cpuid_cost_us() -> f64 {
+    let mut runs: Vec<f64> = (0..21)
+        .map(|_| {
+            let t = Instant::now();
+            for leaf in 0..50u32 {
+                std::hint::black_box(std::arch::x86_64::__cpuid_count(0x8000_0000 + leaf % 8, 0));
+            }
+            t.elapsed().as_secs_f64() * 1e6 / 50.0
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[runs.len() / 2]
+}
+
 // ---------------------------------------------------------------- cgroups
 
 #[derive(Clone)]
@@ -1399,6 +1417,11 @@ fn setup(c: &mut Ctx) -> Res<()> {
         v("nproc"),
         v("uname -r"),
         v("grep MemTotal /proc/meminfo | tr -s ' '")
+    ));
+    #[cfg(target_arch = "x86_64")]
+    c.say(format!(
+        "- cpuid: {:.2} µs each (it traps to the hypervisor in a VM; glibc 2.36 runs it 41 times as every process starts, docs/benchmarks.md)",
+        cpuid_cost_us()
     ));
     c.say(format!(
         "- cgroups: {}; own cgroup: {}",
