@@ -147,18 +147,22 @@ fn hostproc_main() -> u8 {
 /// really a flag's value) is parsed again against the whole tree, so that errors and help
 /// are clap's own.
 fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
-    use clap::{Args, CommandFactory, FromArgMatches};
-    // The subcommands alone, deferred: names and descriptions, no flags yet.
-    let subcommands = Command::augment_subcommands(clap::Command::new("hostproc"));
-    let partial = subcommand_named(&args).and_then(|n| subcommands.find_subcommand(n)).map(|sub| {
-        let top = clap::Command::new("hostproc").about(ABOUT).version(VERSION).disable_version_flag(true);
-        Global::augment_args(top).subcommand(sub.clone()).subcommand_required(true).arg_required_else_help(true)
-    });
-    if let Some(m) = partial.and_then(|c| c.try_get_matches_from(&args).ok()) {
+    use clap::{CommandFactory, FromArgMatches};
+    if let Some(m) = partial_command(&args).and_then(|c| c.try_get_matches_from(&args).ok()) {
         return Cli::from_arg_matches(&m);
     }
     let m = Cli::command().try_get_matches_from(&args)?;
     Cli::from_arg_matches(&m)
+}
+
+/// The top level with its global flags and only the subcommand named in `args`.
+fn partial_command(args: &[std::ffi::OsString]) -> Option<clap::Command> {
+    use clap::Args;
+    // The subcommands alone, deferred: names and descriptions, no flags yet.
+    let subcommands = Command::augment_subcommands(clap::Command::new("hostproc"));
+    let sub = subcommands.find_subcommand(subcommand_named(args)?)?;
+    let top = clap::Command::new("hostproc").about(ABOUT).version(VERSION).disable_version_flag(true);
+    Some(Global::augment_args(top).subcommand(sub.clone()).subcommand_required(true).arg_required_else_help(true))
 }
 
 /// The first word that is neither a flag nor a global flag's value: the subcommand's
@@ -273,8 +277,10 @@ mod tests {
             }
         }
         Cli::command().debug_assert();
-        // The partial tree really is the one used where it can be.
-        assert_eq!(subcommand_named(&argv("--root /r --log-format json state x")), Some("state"));
-        assert_eq!(subcommand_named(&argv("--debug -- state")), None);
+        // The partial tree really is the one used where it can be: one subcommand.
+        let one = partial_command(&argv("--root /r --log-format json state x")).expect("a partial command line");
+        assert_eq!(one.get_subcommands().map(|c| c.get_name()).collect::<Vec<_>>(), ["state"]);
+        assert!(partial_command(&argv("--debug -- state")).is_none());
+        assert!(partial_command(&argv("--help")).is_none());
     }
 }
