@@ -81,7 +81,7 @@ pub enum Hold {
 /// Forks a process of the job (into its v2 cgroup where the kernel allows). It sets itself
 /// up, waits as root for [`Init::go`] when the parent still has to act on it, joins the v1
 /// hierarchies and goes on to exec; [`Init::outcome`] reports how that ended.
-pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry, parent_work: bool) -> Result<Init, ContainerError> {
+pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry, v1_by_parent: bool) -> Result<Init, ContainerError> {
     let prepared = prepare(cfg)?;
     let (go_r, go_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
     let (err_r, err_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
@@ -94,10 +94,11 @@ pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry, parent_work: bool) -> Res
         None => None,
     };
     let in_unified = into.is_some() || entry.unified.is_none();
-    // The child waits for "go" (after its own set-up, before it joins the v1 hierarchies)
-    // only when the parent has something to do first (the job's v1 part, the v2 join of
-    // the fallback, oom_score_adj); otherwise it goes on at once.
-    let wait_for_go = parent_work || !in_unified || cfg.process.oom_score_adj.is_some();
+    // The child waits for the parent only when the parent has something to do first: with
+    // `v1_by_parent`, a byte as each v1 hierarchy is made (the child joins it while the
+    // next is made); then "go" once the v2 join of the fallback and oom_score_adj are done.
+    // Otherwise it goes on at once.
+    let wait_for_go = v1_by_parent || !in_unified || cfg.process.oom_score_adj.is_some();
     let forked = match into {
         Some(f) => f,
         // SAFETY: as above.
@@ -110,13 +111,37 @@ pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry, parent_work: bool) -> Res
             }
             drop(go_w);
             drop(err_r);
-            child(cfg, &prepared, hold, entry, wait_for_go.then_some(go_r), parent, err_w)
+            let go = wait_for_go.then(|| Go { pipe: go_r.into(), v1_by_parent });
+            child(cfg, &prepared, hold, entry, go, parent, err_w)
         }
         Fork::Parent(pid) => Ok(Init { pid, in_unified, go: wait_for_go.then(|| go_w.into()), errors: err_r.into() }),
     }
 }
 
+/// The child's end of the parent's signals (see `spawn`).
+struct Go {
+    pipe: std::fs::File,
+    v1_by_parent: bool,
+}
+
+impl Go {
+    /// Waits for the parent's next byte; a parent gone (end of file) ends the child.
+    fn wait(&mut self) {
+        let mut b = [0u8; 1];
+        if !matches!(self.pipe.read(&mut b), Ok(1)) {
+            hostproc_sys::exit_immediately(1);
+        }
+    }
+}
+
 impl Init {
+    /// Tells the child that the next v1 hierarchy is made (see `spawn`).
+    pub fn v1_made(&mut self) {
+        if let Some(go) = self.go.as_mut() {
+            let _ = go.write_all(b"1");
+        }
+    }
+
     /// Lets the child go on, if it waits for that.
     pub fn go(&mut self) {
         if let Some(mut go) = self.go.take() {
@@ -145,7 +170,7 @@ impl Init {
     }
 }
 
-fn child(cfg: &Launch, p: &Prepared, hold: &Hold, entry: &Entry, go: Option<OwnedFd>, parent: i32, err: OwnedFd) -> ! {
+fn child(cfg: &Launch, p: &Prepared, hold: &Hold, entry: &Entry, go: Option<Go>, parent: i32, err: OwnedFd) -> ! {
     let mut err = std::fs::File::from(err);
     let msg = match setup(cfg, entry, go, parent) {
         Ok(()) => match hold_here(hold, err) {
@@ -200,7 +225,7 @@ fn hold_here(hold: &Hold, mut err: std::fs::File) -> Result<std::fs::File, (std:
     Ok(exec_f)
 }
 
-fn setup(cfg: &Launch, entry: &Entry, go: Option<OwnedFd>, parent: i32) -> Result<(), String> {
+fn setup(cfg: &Launch, entry: &Entry, mut go: Option<Go>, parent: i32) -> Result<(), String> {
     // Die with the parent while still ours; cleared before exec. A parent that died before
     // the signal was armed is seen as a new parent.
     let _ = hostproc_sys::set_parent_death_signal(hostproc_sys::SIGKILL);
@@ -230,15 +255,18 @@ fn setup(cfg: &Launch, entry: &Entry, go: Option<OwnedFd>, parent: i32) -> Resul
     if let Some(m) = cfg.identity.umask {
         hostproc_sys::set_umask(m);
     }
-    // Last, so that the parent's part (making the v1 hierarchies) overlaps the above.
-    if let Some(go) = go {
-        let mut go = std::fs::File::from(go);
-        let mut b = [0u8; 1];
-        if !matches!(go.read(&mut b), Ok(1)) {
-            hostproc_sys::exit_immediately(1);
-        }
+    // Last, so that the parent's part (making the v1 hierarchies) overlaps the above; each
+    // hierarchy is joined as soon as it is made.
+    entry
+        .join_v1(|| {
+            if let Some(g) = go.as_mut().filter(|g| g.v1_by_parent) {
+                g.wait();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    if let Some(g) = go.as_mut() {
+        g.wait();
     }
-    entry.join_v1().map_err(|e| e.to_string())?;
     Ok(())
 }
 

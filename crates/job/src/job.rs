@@ -134,19 +134,31 @@ impl Job {
     /// failure the directories this call made are removed again.
     /// Without a v2 hierarchy, `Part::Unified` makes everything (nothing else would).
     pub fn make(&self, res: &Resources, part: Part) -> Result<(), JobError> {
+        self.make_each(res, part, || {})
+    }
+
+    /// As [`Job::make`], calling `ready` as each directory is made and has its limits, in
+    /// the order of the job's directories (that of [`Entry`]'s `tasks`): a process that
+    /// joins the v1 hierarchies itself can join each as it comes, while the next is made.
+    pub fn make_each(&self, res: &Resources, part: Part, mut ready: impl FnMut()) -> Result<(), JobError> {
         res.validate()?;
         let part = if part == Part::Unified && !self.dirs.iter().any(|d| d.unified) { Part::All } else { part };
+        // A limit whose hierarchy the job lacks is refused with the first part, before
+        // anything is made.
+        if part != Part::V1 {
+            self.apply_writes(res, |d| d.is_none())?;
+        }
         let mut made = Job { dirs: Vec::new() };
         for d in self.dirs.iter().filter(|d| part.has(d)) {
-            if let Err(e) = make_dir(d) {
+            let step = make_dir(d).and_then(|()| {
+                made.dirs.push(d.clone());
+                self.apply_writes(res, |w| w.is_some_and(|w| w.path == d.path))
+            });
+            if let Err(e) = step {
                 let _ = made.remove();
                 return Err(e);
             }
-            made.dirs.push(d.clone());
-        }
-        if let Err(e) = self.apply_part(res, part) {
-            let _ = made.remove();
-            return Err(e);
+            ready();
         }
         Ok(())
     }
@@ -181,16 +193,19 @@ impl Job {
     }
 
     fn apply_part(&self, res: &Resources, part: Part) -> Result<(), JobError> {
-        let all = if self.is_v2_only() { res.v2_writes() } else { res.v1_writes() };
         // A limit whose hierarchy the job lacks goes with the first part (the unified one),
         // so that its error comes before anything is forked.
-        let writes: Vec<Write> = all
-            .into_iter()
-            .filter(|w| match self.dir_for(w.controller) {
-                Some(d) => part.has(d),
-                None => part != Part::V1,
-            })
-            .collect();
+        self.apply_writes(res, |d| match d {
+            Some(d) => part.has(d),
+            None => part != Part::V1,
+        })
+    }
+
+    /// Writes the limits whose directory (None: the job has no hierarchy for them)
+    /// `which` selects.
+    fn apply_writes(&self, res: &Resources, which: impl Fn(Option<&JobDir>) -> bool) -> Result<(), JobError> {
+        let all = if self.is_v2_only() { res.v2_writes() } else { res.v1_writes() };
+        let writes: Vec<Write> = all.into_iter().filter(|w| which(self.dir_for(w.controller))).collect();
         let mut i = 0;
         while i < writes.len() {
             let wr = &writes[i];
@@ -643,9 +658,11 @@ impl Entry {
         !self.tasks.is_empty()
     }
 
-    /// Run by the new process itself: joins every v1 hierarchy.
-    pub fn join_v1(&self) -> Result<(), JobError> {
+    /// Run by the new process itself: joins every v1 hierarchy, calling `before` ahead of
+    /// each (to wait until the parent has made it; see [`Job::make_each`]).
+    pub fn join_v1(&self, mut before: impl FnMut()) -> Result<(), JobError> {
         for p in &self.tasks {
+            before();
             write_file(p, "0").map_err(|source| JobError::Join { pid: hostproc_sys::getpid(), path: p.clone(), source })?;
         }
         Ok(())

@@ -241,7 +241,7 @@ pub(crate) fn start_process_with(l: &Launch, job: &Job, hold: &init::Hold, v1: O
             entry.add_unified(pid)?;
         }
         if let Some(res) = v1 {
-            job.make(res, Part::V1)?;
+            job.make_each(res, Part::V1, || p.v1_made())?;
         }
         set_oom_score_adj(l.process.oom_score_adj, pid)
     })();
