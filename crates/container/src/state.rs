@@ -107,14 +107,26 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
 
 /// Creates the state root (0700) and the container's directory; fails if it exists.
 pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, fs::File), ContainerError> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(root).map_err(io_err("create the state root", root))?;
     let d = dir(root, id);
     // Made under a name no id can have ('~'), locked, then renamed into place without
     // replacing anything: no other command ever sees it unlocked (a `delete --force` that
     // came between a plain mkdir and the lock would remove it from under this create).
     let tmp = root.join(format!(".creating~{}", hostproc_sys::getpid()));
-    let _ = fs::remove_dir(&tmp); // a leftover of a crashed process with our pid
-    fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(io_err("create the state directory", &tmp))?;
+    let mkdir = || fs::DirBuilder::new().mode(0o700).create(&tmp);
+    // One mkdir in the common case; the root is made, or a leftover of a crashed process
+    // with our pid removed, only when that fails.
+    match mkdir() {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(root).map_err(io_err("create the state root", root))?;
+            mkdir().map_err(io_err("create the state directory", &tmp))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_dir(&tmp);
+            mkdir().map_err(io_err("create the state directory", &tmp))?;
+        }
+        Err(e) => return Err(io_err("create the state directory", &tmp)(e)),
+    }
     let placed = (|| {
         use rustix::fs::{flock, open, renameat_with, FlockOperation, Mode, OFlags, RenameFlags, CWD};
         let f = open(&tmp, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
