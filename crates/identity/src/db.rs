@@ -24,6 +24,18 @@ fn read(path: &str) -> Result<String, IdentityError> {
     std::fs::read_to_string(path).map_err(|source| IdentityError::Database { path: Path::new(path).into(), source })
 }
 
+/// The user database as this process first read it: lookups by name or uid while a
+/// container is made read it once, not once per question. What must see the file as it is
+/// now (the ephemeral users' checks around useradd) calls [`passwd`].
+pub fn passwd_snapshot() -> Result<&'static [Passwd], IdentityError> {
+    static SNAPSHOT: std::sync::OnceLock<Vec<Passwd>> = std::sync::OnceLock::new();
+    if let Some(pw) = SNAPSHOT.get() {
+        return Ok(pw);
+    }
+    let pw = passwd()?;
+    Ok(SNAPSHOT.get_or_init(|| pw))
+}
+
 pub fn passwd() -> Result<Vec<Passwd>, IdentityError> {
     Ok(read("/etc/passwd")?
         .lines()

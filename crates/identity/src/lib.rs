@@ -85,13 +85,13 @@ impl Identity {
     /// The home directory of `uid` in the host's user database, for a payload whose
     /// environment sets no HOME (as runc does).
     pub fn home(&self) -> Option<PathBuf> {
-        db::passwd().ok()?.into_iter().find(|p| p.uid == self.uid).map(|p| PathBuf::from(p.home))
+        db::passwd_snapshot().ok()?.iter().find(|p| p.uid == self.uid).map(|p| PathBuf::from(&p.home))
     }
 }
 
 /// The name of `uid` in the user database.
 pub fn user_name(uid: u32) -> Option<String> {
-    db::passwd().ok()?.into_iter().find(|p| p.uid == uid).map(|p| p.name)
+    db::passwd_snapshot().ok()?.iter().find(|p| p.uid == uid).map(|p| p.name.clone())
 }
 
 /// Resolves a runAsUserName (checked with Kubernetes' rules first).
@@ -110,7 +110,7 @@ pub fn resolve(name: &str, umask: Option<u32>) -> Result<Resolved, IdentityError
             return match lower.as_str() {
                 "system" => Ok(Resolved::Existing(Identity { uid: 0, gid: 0, additional_gids: vec![], umask, name: Some("root".into()) })),
                 "local service" | "localservice" | "networkservice" | "network service" => {
-                    let pw = db::passwd()?;
+                    let pw = db::passwd_snapshot()?;
                     let nobody = pw.iter().find(|p| p.name == "nobody");
                     let gid = db::group()?.iter().find(|g| g.name == "nogroup").map(|g| g.gid).or(nobody.map(|p| p.gid)).unwrap_or(65534);
                     Ok(Resolved::Existing(Identity { uid: nobody.map(|p| p.uid).unwrap_or(65534), gid, additional_gids: vec![], umask, name: Some("nobody".into()) }))
@@ -123,7 +123,7 @@ pub fn resolve(name: &str, umask: Option<u32>) -> Result<Resolved, IdentityError
             return Err(IdentityError::Domain(name.into()));
         }
     }
-    let pw = db::passwd()?;
+    let pw = db::passwd_snapshot()?;
     let groups = db::group()?;
     if let Some(p) = pw.iter().find(|p| p.name == user) {
         let mut extra: Vec<u32> = groups.iter().filter(|g| g.members.iter().any(|m| m == user)).map(|g| g.gid).collect();
