@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use hostproc_identity::Identity;
 use hostproc_job::{Resources, ThrottleDevice, WeightDevice};
 use hostproc_storage::Plan;
-use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
 
 use crate::annotations::Annotations;
 use crate::{env, ContainerError};
@@ -33,6 +33,60 @@ pub struct ProcessConfig {
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
+}
+
+impl ProcessConfig {
+    /// A process of the spec (init's, or one `exec --process` gives) resolved against the
+    /// sandbox: `$CONTAINER_SANDBOX_MOUNT_POINT` expanded, the environment completed (HOME
+    /// from `home` when unset), every value checked. The user is resolved by the caller.
+    pub fn resolve(p: &Process, sandbox: &Path, home: impl FnOnce() -> Option<PathBuf>) -> Result<ProcessConfig, ContainerError> {
+        let sb = sandbox.to_string_lossy();
+        let args: Vec<String> = p.args().iter().flatten().map(|a| env::expand(a, &sb)).collect();
+        if args.is_empty() || args[0].is_empty() {
+            return Err(ContainerError::invalid("process.args", "no program given; set process.args to the program and its arguments"));
+        }
+        if args.iter().any(|a| a.contains('\0')) {
+            return Err(ContainerError::invalid("process.args", "an argument contains a NUL byte"));
+        }
+        let envs = env::build(p.env().as_deref().unwrap_or(&[]), sandbox, home);
+        if envs.iter().any(|e| e.contains('\0')) {
+            return Err(ContainerError::invalid("process.env", "an entry contains a NUL byte"));
+        }
+        let cwd_s = env::expand(&p.cwd().to_string_lossy(), &sb);
+        let cwd = if cwd_s.is_empty() || cwd_s == "/" {
+            sandbox.to_path_buf()
+        } else if Path::new(&cwd_s).is_absolute() {
+            PathBuf::from(cwd_s)
+        } else {
+            return Err(ContainerError::invalid("process.cwd", format!("{cwd_s:?} is relative; give an absolute path or $CONTAINER_SANDBOX_MOUNT_POINT/...")));
+        };
+        let mut rlimits = Vec::new();
+        for r in p.rlimits().iter().flatten() {
+            let name = serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let Some(res) = rlimit_resource(&name) else {
+                return Err(ContainerError::invalid("process.rlimits", format!("{name} is not a Linux resource limit")));
+            };
+            if r.soft() > r.hard() {
+                return Err(ContainerError::invalid("process.rlimits", format!("{name}: soft {} is above hard {}; lower soft", r.soft(), r.hard())));
+            }
+            rlimits.push((res, r.soft(), r.hard()));
+        }
+        if let Some(adj) = p.oom_score_adj() {
+            if !(-1000..=1000).contains(&adj) {
+                return Err(ContainerError::invalid("process.oomScoreAdj", format!("{adj} is out of range; give -1000 to 1000")));
+            }
+        }
+        Ok(ProcessConfig {
+            args,
+            env: envs,
+            cwd,
+            caps: p.capabilities().as_ref().map(cap_sets),
+            rlimits,
+            no_new_privileges: p.no_new_privileges().unwrap_or(false),
+            oom_score_adj: p.oom_score_adj(),
+            terminal: p.terminal().unwrap_or(false),
+        })
+    }
 }
 
 /// A container's configuration, resolved.
@@ -150,53 +204,7 @@ impl Config {
         } else {
             Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask())
         };
-        let sandbox = storage.sandbox().to_string_lossy().into_owned();
-        let args: Vec<String> = p.args().iter().flatten().map(|a| env::expand(a, &sandbox)).collect();
-        if args.is_empty() || args[0].is_empty() {
-            return Err(ContainerError::invalid("process.args", "no program given; set process.args to the program and its arguments"));
-        }
-        if args.iter().any(|a| a.contains('\0')) {
-            return Err(ContainerError::invalid("process.args", "an argument contains a NUL byte"));
-        }
-        let envs = env::build(p.env().as_deref().unwrap_or(&[]), storage.sandbox(), || identity.home());
-        if envs.iter().any(|e| e.contains('\0')) {
-            return Err(ContainerError::invalid("process.env", "an entry contains a NUL byte"));
-        }
-        let cwd_s = env::expand(&p.cwd().to_string_lossy(), &sandbox);
-        let cwd = if cwd_s.is_empty() || cwd_s == "/" {
-            storage.sandbox().to_path_buf()
-        } else if Path::new(&cwd_s).is_absolute() {
-            PathBuf::from(cwd_s)
-        } else {
-            return Err(ContainerError::invalid("process.cwd", format!("{cwd_s:?} is relative; give an absolute path or $CONTAINER_SANDBOX_MOUNT_POINT/...")));
-        };
-        let caps = p.capabilities().as_ref().map(cap_sets);
-        let mut rlimits = Vec::new();
-        for r in p.rlimits().iter().flatten() {
-            let name = serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let Some(res) = rlimit_resource(&name) else {
-                return Err(ContainerError::invalid("process.rlimits", format!("{name} is not a Linux resource limit")));
-            };
-            if r.soft() > r.hard() {
-                return Err(ContainerError::invalid("process.rlimits", format!("{name}: soft {} is above hard {}; lower soft", r.soft(), r.hard())));
-            }
-            rlimits.push((res, r.soft(), r.hard()));
-        }
-        if let Some(adj) = p.oom_score_adj() {
-            if !(-1000..=1000).contains(&adj) {
-                return Err(ContainerError::invalid("process.oomScoreAdj", format!("{adj} is out of range; give -1000 to 1000")));
-            }
-        }
-        let process = ProcessConfig {
-            args,
-            env: envs,
-            cwd,
-            caps,
-            rlimits,
-            no_new_privileges: p.no_new_privileges().unwrap_or(false),
-            oom_score_adj: p.oom_score_adj(),
-            terminal: p.terminal().unwrap_or(false),
-        };
+        let process = ProcessConfig::resolve(p, storage.sandbox(), || identity.home())?;
         Ok(Config {
             id: id.to_owned(),
             bundle: bundle.to_path_buf(),

@@ -347,7 +347,7 @@ static CASES: &[Case] = &[
     live("process.json: wrong type", |fx| fx.json_file(json!({"user": {"uid": 0, "gid": 0}, "args": "/bin/true", "cwd": "/"})), EXEC_P, &["process.json", "invalid type"]),
     live("process.json: 100k nested arrays", |fx| fx.file(format!("{{\"user\": {{\"uid\": 0, \"gid\": 0}}, \"cwd\": \"/\", \"args\": {}}}", nested("[", "]", 100_000, ""))), EXEC_P, &["process.json", "invalid type: sequence, expected a string"]),
     live("process.json: empty args", |fx| fx.json_file(json!({"user": {"uid": 0, "gid": 0}, "args": [], "cwd": "/"})), EXEC_P, &["process.args", "no program given"]),
-    live("process.json: relative cwd", |fx| fx.json_file(json!({"user": {"uid": 0, "gid": 0}, "args": ["/bin/true"], "cwd": "tmp"})), EXEC_P, &["process.cwd", "tmp is relative"]),
+    live("process.json: relative cwd", |fx| fx.json_file(json!({"user": {"uid": 0, "gid": 0}, "args": ["/bin/true"], "cwd": "tmp"})), EXEC_P, &["process.cwd", "\"tmp\" is relative"]),
     live("process.json: NUL in an argument", |fx| fx.json_file(json!({"user": {"uid": 0, "gid": 0}, "args": ["/bin/true\u{0}x"], "cwd": "/"})), EXEC_P, &["process.args", "NUL"]),
     live("process.json: missing user", |fx| fx.json_file(json!({"args": ["/bin/true"], "cwd": "/"})), EXEC_P, &["process.json", "missing field `user`"]),
     live("process.json: uid 4294967295", |fx| {

@@ -451,7 +451,7 @@ fn exec_args_exit_code_cwd_env() {
     finish(&c, &b);
 }
 
-/// exec --process FILE (the shim's form): args, env, cwd and user from the JSON.
+/// exec --process FILE (the shim's form): args, env, cwd, user and rlimits from the JSON.
 #[test]
 fn exec_process_json() {
     let root = Root::new();
@@ -465,9 +465,11 @@ fn exec_process_json() {
         serde_json::to_vec(&json!({
             "terminal": false,
             "user": {"uid": 65534, "gid": 65534},
-            "args": ["/bin/sh", "-c", "echo foo=$HPT_FOO; echo cwd=$(pwd); echo uid=$(id -u); exit 3"],
+            "args": ["/bin/sh", "-c", "echo foo=$HPT_FOO; echo cwd=$(pwd); echo uid=$(id -u); echo nofile=$(ulimit -n); exit 3"],
             "env": [format!("PATH={DEFAULT_PATH}"), "HPT_FOO=from-json"],
-            "cwd": "/tmp"
+            "cwd": "/tmp",
+            // As containerd passes them for an exec: the process's own rlimits apply.
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 321}]
         }))
         .unwrap(),
     )
@@ -477,6 +479,7 @@ fn exec_process_json() {
     assert_eq!(out.must_value("foo"), "from-json");
     assert_eq!(out.must_value("cwd"), "/tmp");
     assert_eq!(out.must_value("uid"), "65534");
+    assert_eq!(out.must_value("nofile"), "321", "exec --process must apply process.rlimits");
     finish(&c, &b);
 }
 

@@ -12,7 +12,7 @@ use super::{start_process, write_pid_file};
 use crate::config::ProcessConfig;
 use crate::init::{Hold, Launch, MountNs};
 use crate::state::{load_state, Status};
-use crate::{console, env, ContainerError};
+use crate::{console, ContainerError};
 
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
@@ -38,28 +38,34 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32, ContainerErro
         return Err(ContainerError::NotRunning);
     }
     let sandbox = st.hostproc.sandbox.clone();
-    let sb = sandbox.to_string_lossy().into_owned();
+    // The process: the one `--process` gives, or one made of the flags (nothing else set:
+    // `Process::default()` carries a sample spec's capabilities and rlimits).
+    let from_flags;
+    let p = match &o.process {
+        Some(p) => p,
+        None => {
+            let mut p = Process::default();
+            p.set_args(Some(o.args.clone()))
+                .set_env(Some(o.env.clone()))
+                .set_cwd(o.cwd.clone().unwrap_or_default().into())
+                .set_terminal(Some(o.tty))
+                .set_no_new_privileges(Some(o.no_new_privs))
+                .set_capabilities(None)
+                .set_rlimits(None)
+                .set_oom_score_adj(None);
+            from_flags = p;
+            &from_flags
+        }
+    };
     // The container's identity unless the process or the flags name a user.
     let mut identity = st.hostproc.identity.clone();
-    let (args, spec_env, cwd, terminal, nnp, caps) = match &o.process {
-        Some(p) => {
-            let u = p.user();
-            crate::config::check_ids(u)?;
-            let named = u.uid() != 0 || u.gid() != 0 || u.additional_gids().as_ref().is_some_and(|g| !g.is_empty());
-            if named {
-                identity = Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask());
-            }
-            (
-                p.args().clone().unwrap_or_default(),
-                p.env().clone().unwrap_or_default(),
-                p.cwd().to_string_lossy().into_owned(),
-                p.terminal().unwrap_or(false),
-                p.no_new_privileges().unwrap_or(false),
-                p.capabilities().as_ref().map(crate::config::cap_sets),
-            )
+    if o.process.is_some() {
+        let u = p.user();
+        crate::config::check_ids(u)?;
+        if u.uid() != 0 || u.gid() != 0 || u.additional_gids().as_ref().is_some_and(|g| !g.is_empty()) {
+            identity = Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask());
         }
-        None => (o.args.clone(), o.env.clone(), o.cwd.clone().unwrap_or_default(), o.tty, o.no_new_privs, None),
-    };
+    }
     if let Some((uid, gid)) = o.user {
         if uid == u32::MAX || gid == Some(u32::MAX) || o.additional_gids.contains(&u32::MAX) {
             return Err(ContainerError::invalid("--user", "4294967295 is not a valid id; give 0 to 4294967294"));
@@ -70,26 +76,9 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32, ContainerErro
             identity.additional_gids = o.additional_gids.clone();
         }
     }
-    let args: Vec<String> = args.iter().map(|a| env::expand(a, &sb)).collect();
-    if args.is_empty() || args[0].is_empty() {
-        return Err(ContainerError::invalid("process.args", "no program given; name the program to run"));
-    }
-    let cwd_s = env::expand(&cwd, &sb);
-    let cwd = if cwd_s.is_empty() || cwd_s == "/" { sandbox.clone() } else { PathBuf::from(cwd_s) };
-    if !cwd.is_absolute() {
-        return Err(ContainerError::invalid("process.cwd", format!("{} is relative; give an absolute path", cwd.display())));
-    }
-    let id_for_home = identity.clone();
-    let process = ProcessConfig {
-        args,
-        env: env::build(&spec_env, &sandbox, || id_for_home.home()),
-        cwd,
-        caps,
-        rlimits: Vec::new(),
-        no_new_privileges: nnp,
-        oom_score_adj: None,
-        terminal,
-    };
+    // Resolved as create resolves init's (arguments, environment, cwd, rlimits, ...).
+    let process = ProcessConfig::resolve(p, &sandbox, || identity.home())?;
+    let terminal = process.terminal;
     let mounts = if st.hostproc.bind_mode {
         let p = format!("/proc/{}/ns/mnt", st.pid);
         let fd: OwnedFd = rustix::fs::open(p.as_str(), rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
