@@ -25,16 +25,17 @@
 //! When `containerd` or `ctr` is not installed the test prints why and passes; `.ci/run`
 //! installs them, so CI always runs it.
 
+mod common;
+
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
-const HOSTPROC: &str = env!("CARGO_BIN_EXE_hostproc");
+use common::lc::wait_until_every;
+use common::{execute_within, own_ns, wait_child, walk_dirs, Output, ProcId, HOSTPROC};
+
 const MAKE_IMAGE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/containerd/make-image.sh"
@@ -44,92 +45,12 @@ const IMAGE: &str = "hptest.local/hostproc/hello:v1";
 /// Hang guard for one ctr command. Generous: other tests' bind-mode containers running in
 /// parallel can make a create wait for the shared mount point lock of `/hpc`.
 const CTR_TIMEOUT: Duration = Duration::from_secs(180);
+/// How often the waits below look again: most of them run `ctr` or scan /proc.
+const POLL: Duration = Duration::from_millis(100);
 
 // ---------------------------------------------------------------------------------------
-// running commands with a deadline
+// installed tools
 // ---------------------------------------------------------------------------------------
-
-#[derive(Debug)]
-struct Out {
-    code: Option<i32>,
-    signal: Option<i32>,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
-}
-
-impl Out {
-    fn dump(&self) -> String {
-        format!(
-            "exit code {:?}, signal {:?}, timed out {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.signal, self.timed_out, self.stdout, self.stderr
-        )
-    }
-    fn ok(&self) -> bool {
-        !self.timed_out && self.code == Some(0)
-    }
-    /// `key=value` printed by the payload (first occurrence).
-    fn value(&self, key: &str) -> Option<String> {
-        let prefix = format!("{key}=");
-        self.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_owned()))
-    }
-}
-
-fn reader(mut r: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        buf
-    })
-}
-
-/// Runs `cmd` (stdin from /dev/null) to its end; past `timeout` it is killed (by its own
-/// pid only).
-fn execute(mut cmd: Command, timeout: Duration) -> Out {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child: Child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let out_r = reader(child.stdout.take().unwrap());
-    let err_r = reader(child.stderr.take().unwrap());
-    let end = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= end => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(20)),
-            Err(_) => break None,
-        }
-    };
-    // A process left holding the pipes must not hang the test: give the readers a while.
-    let drain_end = Instant::now() + Duration::from_secs(5);
-    while !(out_r.is_finished() && err_r.is_finished()) && Instant::now() < drain_end {
-        thread::sleep(Duration::from_millis(10));
-    }
-    let take = |h: thread::JoinHandle<Vec<u8>>| {
-        if h.is_finished() {
-            String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()
-        } else {
-            String::from("<output still held open by a leftover process>")
-        }
-    };
-    Out {
-        code: status.and_then(|s| s.code()),
-        signal: status.and_then(|s| s.signal()),
-        stdout: take(out_r),
-        stderr: take(err_r),
-        timed_out,
-    }
-}
 
 /// The absolute path of an installed program, if any.
 fn find_tool(name: &str) -> Option<PathBuf> {
@@ -215,27 +136,16 @@ fn assert_in_job(payload_cgroups: &str, rel: &str, context: &str) {
     );
 }
 
-/// Every directory named `name` below /sys/fs/cgroup (following no symlinks).
+/// Every directory named `name` below /sys/fs/cgroup (following no symlinks), in every
+/// hierarchy and not only beneath the test's own cgroups (as common's `cgroups_named`
+/// looks): a cgroup made outside them is found too.
 fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {
-        if depth == 0 {
-            return;
-        }
-        let Ok(rd) = fs::read_dir(dir) else { return };
-        for e in rd.flatten() {
-            let Ok(t) = e.file_type() else { continue };
-            if !t.is_dir() {
-                continue;
-            }
-            let p = e.path();
-            if e.file_name().to_string_lossy() == name {
-                out.push(p.clone());
-            }
-            walk(&p, name, depth - 1, out);
-        }
-    }
     let mut out = Vec::new();
-    walk(Path::new("/sys/fs/cgroup"), name, 12, &mut out);
+    walk_dirs(Path::new("/sys/fs/cgroup"), 12, &mut |p| {
+        if p.file_name().is_some_and(|n| n.to_string_lossy() == name) {
+            out.push(p.to_path_buf());
+        }
+    });
     out
 }
 
@@ -287,37 +197,6 @@ fn hpc_mounts() -> Vec<String> {
         .collect()
 }
 
-/// A process's identity: its pid and its start time (field 22 of /proc/<pid>/stat), so
-/// that a recycled pid is never taken for the same process.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Proc {
-    pid: i32,
-    start: u64,
-}
-
-fn start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
-}
-
-fn is_zombie(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
-        .unwrap_or(false)
-}
-
-impl Proc {
-    fn of(pid: i32) -> Option<Proc> {
-        start_time(pid).map(|start| Proc { pid, start })
-    }
-    fn alive(&self) -> bool {
-        start_time(self.pid) == Some(self.start) && !is_zombie(self.pid)
-    }
-}
-
 fn cmdline(pid: i32) -> String {
     fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
@@ -332,26 +211,6 @@ fn all_pids() -> Vec<i32> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn ns(pid: &str, kind: &str) -> String {
-    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -443,13 +302,14 @@ disabled_plugins = [
             run_containerd_existed,
         };
         // Wait for the socket and for the daemon to answer.
-        let up = wait_until(Duration::from_secs(30), || {
+        let up = wait_until_every(Duration::from_secs(30), POLL, || {
             if let Some(c) = me.child.as_mut() {
                 if let Ok(Some(_)) = c.try_wait() {
                     return true;
                 }
             }
-            me.sock.exists() && execute(me.ctr_cmd(&["version"]), Duration::from_secs(10)).ok()
+            me.sock.exists()
+                && execute_within(me.ctr_cmd(&["version"]), Duration::from_secs(10)).ok()
         });
         let exited = matches!(me.child.as_mut().map(|c| c.try_wait()), Some(Ok(Some(_))));
         assert!(
@@ -462,7 +322,8 @@ disabled_plugins = [
 
     fn ctr_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.ctr);
-        c.arg("--address")
+        c.stdin(Stdio::null())
+            .arg("--address")
             .arg(&self.sock)
             .arg("--namespace")
             .arg(NAMESPACE)
@@ -470,13 +331,13 @@ disabled_plugins = [
         c
     }
 
-    fn ctr(&self, args: &[&str]) -> Out {
-        execute(self.ctr_cmd(args), CTR_TIMEOUT)
+    fn ctr(&self, args: &[&str]) -> Output {
+        execute_within(self.ctr_cmd(args), CTR_TIMEOUT)
     }
 
     /// Runs ctr and panics (with diagnostics) unless it exits 0.
     #[track_caller]
-    fn ctr_ok(&self, args: &[&str]) -> Out {
+    fn ctr_ok(&self, args: &[&str]) -> Output {
         let o = self.ctr(args);
         assert!(
             o.ok(),
@@ -576,17 +437,17 @@ disabled_plugins = [
     /// Best-effort removal of every task and container left in our namespace.
     fn remove_all(&self) {
         let quick = Duration::from_secs(30);
-        let tasks = execute(self.ctr_cmd(&["task", "ls", "-q"]), quick);
+        let tasks = execute_within(self.ctr_cmd(&["task", "ls", "-q"]), quick);
         for id in tasks.stdout.split_whitespace() {
-            let _ = execute(
+            let _ = execute_within(
                 self.ctr_cmd(&["task", "kill", "-a", "-s", "SIGKILL", id]),
                 quick,
             );
-            let _ = execute(self.ctr_cmd(&["task", "delete", "--force", id]), quick);
+            let _ = execute_within(self.ctr_cmd(&["task", "delete", "--force", id]), quick);
         }
-        let cs = execute(self.ctr_cmd(&["container", "ls", "-q"]), quick);
+        let cs = execute_within(self.ctr_cmd(&["container", "ls", "-q"]), quick);
         for id in cs.stdout.split_whitespace() {
-            let _ = execute(self.ctr_cmd(&["container", "delete", id]), quick);
+            let _ = execute_within(self.ctr_cmd(&["container", "delete", id]), quick);
         }
     }
 }
@@ -598,23 +459,19 @@ impl Drop for Containerd {
         if let Some(mut c) = self.child.take() {
             // SAFETY: kill(2) on our own unreaped child.
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let end = Instant::now() + Duration::from_secs(10);
-            while matches!(c.try_wait(), Ok(None)) && Instant::now() < end {
-                thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            // Past 10 s: SIGKILL, by its pid.
+            let _ = wait_child(&mut c, Instant::now() + Duration::from_secs(10));
         }
         // Shims it spawned (re-parented away from us): by the socket in their cmdline.
         let shims = self.our_shims();
-        let procs: Vec<Proc> = shims.iter().filter_map(|&p| Proc::of(p)).collect();
+        let procs: Vec<ProcId> = shims.iter().filter_map(|&p| ProcId::of(p)).collect();
+        // SIGKILL to each shim of our containerd, checked by start time.
         for p in &procs {
-            // SAFETY: kill(2) on a shim of our containerd, checked by start time.
-            if p.alive() {
-                unsafe { libc::kill(p.pid, libc::SIGKILL) };
-            }
+            p.kill();
         }
-        wait_until(Duration::from_secs(5), || procs.iter().all(|p| !p.alive()));
+        wait_until_every(Duration::from_secs(5), POLL, || {
+            procs.iter().all(|p| !p.alive())
+        });
         // Snapshot mounts (overlay/bind) containerd may have left under its root.
         for m in mounts_under(&self.dir) {
             let c = std::ffi::CString::new(m.as_os_str().as_encoded_bytes()).unwrap();
@@ -637,8 +494,11 @@ impl Drop for Containerd {
 fn import_image(cd: &Containerd) {
     let archive = cd.dir.join("image.tar");
     let mut c = Command::new("/bin/sh");
-    c.arg(MAKE_IMAGE).arg(&archive).arg(IMAGE);
-    let o = execute(c, Duration::from_secs(60));
+    c.stdin(Stdio::null())
+        .arg(MAKE_IMAGE)
+        .arg(&archive)
+        .arg(IMAGE);
+    let o = execute_within(c, Duration::from_secs(60));
     assert!(o.ok(), "make-image.sh failed:\n{}", o.dump());
     let archive = archive.display().to_string();
     cd.ctr_ok(&["images", "import", "--all-platforms", &archive]);
@@ -657,7 +517,7 @@ fn import_image(cd: &Containerd) {
 /// Nothing of container `id` is left: no cgroup, no mount, no hostproc state, no shim.
 #[track_caller]
 fn assert_nothing_left(cd: &Containerd, id: &str, cgroup_parent: &str) {
-    let ok = wait_until(Duration::from_secs(15), || {
+    let ok = wait_until_every(Duration::from_secs(15), POLL, || {
         cgroup_dirs_named(id).is_empty() && cd.shim_of(id).is_empty()
     });
     let dirs = cgroup_dirs_named(id);
@@ -713,7 +573,7 @@ fn assert_nothing_left(cd: &Containerd, id: &str, cgroup_parent: &str) {
 
 fn read_pid(path: &Path, timeout: Duration) -> Option<i32> {
     let mut pid = None;
-    wait_until(timeout, || {
+    wait_until_every(timeout, POLL, || {
         pid = fs::read_to_string(path)
             .ok()
             .and_then(|s| s.trim().parse().ok());
@@ -735,7 +595,7 @@ fn task_pids(cd: &Containerd, id: &str) -> Vec<i32> {
 /// Starts a detached container whose init leaves background processes behind:
 /// a plain `sleep`, one in a new session (setsid) whose parent exits (re-parented), and
 /// one that ignores SIGTERM. Returns the init and the background processes.
-fn start_detached(cd: &Containerd, id: &str, cgroup: &str) -> (Proc, Vec<Proc>) {
+fn start_detached(cd: &Containerd, id: &str, cgroup: &str) -> (ProcId, Vec<ProcId>) {
     let out = cd.dir.join("out").join(id);
     fs::create_dir_all(&out).unwrap();
     let o = out.display();
@@ -774,9 +634,9 @@ fn start_detached(cd: &Containerd, id: &str, cgroup: &str) -> (Proc, Vec<Proc>) 
     for f in ["bg1", "bg2", "bg3"] {
         let pid = read_pid(&out.join(f), t)
             .unwrap_or_else(|| panic!("{id}: no {f} pid\n{}", cd.diagnostics(Some(id))));
-        bg.push(Proc::of(pid).unwrap_or_else(|| panic!("{id}: {f} ({pid}) is not running")));
+        bg.push(ProcId::of(pid).unwrap_or_else(|| panic!("{id}: {f} ({pid}) is not running")));
     }
-    let init = Proc::of(init).unwrap_or_else(|| panic!("{id}: init ({init}) is not running"));
+    let init = ProcId::of(init).unwrap_or_else(|| panic!("{id}: init ({init}) is not running"));
     assert_eq!(
         cd.task_status(id).as_deref(),
         Some("RUNNING"),
@@ -788,8 +648,8 @@ fn start_detached(cd: &Containerd, id: &str, cgroup: &str) -> (Proc, Vec<Proc>) 
 
 /// Waits for the task to be STOPPED and every given process to be gone.
 #[track_caller]
-fn assert_all_stopped(cd: &Containerd, id: &str, procs: &[Proc], how: &str) {
-    let stopped = wait_until(Duration::from_secs(30), || {
+fn assert_all_stopped(cd: &Containerd, id: &str, procs: &[ProcId], how: &str) {
+    let stopped = wait_until_every(Duration::from_secs(30), POLL, || {
         cd.task_status(id).as_deref() == Some("STOPPED")
     });
     assert!(
@@ -798,7 +658,9 @@ fn assert_all_stopped(cd: &Containerd, id: &str, procs: &[Proc], how: &str) {
         cd.task_status(id),
         cd.diagnostics(Some(id))
     );
-    let gone = wait_until(Duration::from_secs(15), || procs.iter().all(|p| !p.alive()));
+    let gone = wait_until_every(Duration::from_secs(15), POLL, || {
+        procs.iter().all(|p| !p.alive())
+    });
     let alive: Vec<(i32, String)> = procs
         .iter()
         .filter(|p| p.alive())
@@ -806,9 +668,8 @@ fn assert_all_stopped(cd: &Containerd, id: &str, procs: &[Proc], how: &str) {
         .collect();
     // Leave nothing running even when the assertion fails: these are the container's
     // processes, identified by pid and start time.
-    for p in procs.iter().filter(|p| p.alive()) {
-        // SAFETY: kill(2) on a process of this test's container, checked by start time.
-        unsafe { libc::kill(p.pid, libc::SIGKILL) };
+    for p in procs {
+        p.kill();
     }
     assert!(
         gone,
@@ -855,8 +716,8 @@ fn containerd_runs_hostprocess_containers() {
     let tag = format!("{}", std::process::id());
     // A relative cgroupsPath: hostproc puts it beneath the caller's own cgroups.
     let parent = format!("hptest-{tag}");
-    let host_pid_ns = ns("self", "pid");
-    let host_net_ns = ns("self", "net");
+    let host_pid_ns = own_ns("pid");
+    let host_net_ns = own_ns("net");
 
     // 1. ctr run --rm: namespaces, sandbox, image files, PATH, job, exit code.
     {

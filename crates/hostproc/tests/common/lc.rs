@@ -305,7 +305,13 @@ impl Drop for Ctr<'_> {
 }
 
 /// Polls `f` every 20 ms until it is true (true) or `timeout` passes (false).
-pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+pub fn wait_until(timeout: Duration, f: impl FnMut() -> bool) -> bool {
+    wait_until_every(timeout, Duration::from_millis(20), f)
+}
+
+/// Like [`wait_until`], polling every `every` (for checks that are costly to make, such as
+/// running a client command).
+pub fn wait_until_every(timeout: Duration, every: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + timeout;
     loop {
         if f() {
@@ -314,7 +320,7 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         if Instant::now() >= end {
             return false;
         }
-        thread::sleep(Duration::from_millis(20));
+        thread::sleep(every);
     }
 }
 

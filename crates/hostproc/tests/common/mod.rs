@@ -399,6 +399,10 @@ impl Output {
             self.code, self.signal, self.timed_out, self.elapsed, self.stdout, self.stderr
         )
     }
+    /// True when the command exited 0 (and was not killed by the hang guard).
+    pub fn ok(&self) -> bool {
+        !self.timed_out && self.code == Some(0)
+    }
     /// Asserts the exit code, showing everything on failure.
     #[track_caller]
     pub fn assert_code(&self, expected: i32) -> &Self {
@@ -467,7 +471,12 @@ pub fn hostproc(root: &Root, args: &[&str]) -> Output {
 
 /// Runs any command to its end (with the hang guard).
 pub fn execute(cmd: Command) -> Output {
-    spawn(cmd).finish(TIMEOUT)
+    execute_within(cmd, TIMEOUT)
+}
+
+/// Runs any command to its end; past `timeout` it is killed (by its own pid only).
+pub fn execute_within(cmd: Command, timeout: Duration) -> Output {
+    spawn(cmd).finish(timeout)
 }
 
 /// A running hostproc whose output is being collected.
@@ -716,7 +725,9 @@ pub fn cgroups_named(needle: &str) -> Vec<PathBuf> {
     found
 }
 
-fn walk_dirs(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
+/// Calls `f` on every directory below `dir`, down to `depth` levels, following no
+/// symlinks.
+pub fn walk_dirs(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
     if depth == 0 {
         return;
     }
