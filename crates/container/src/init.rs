@@ -153,13 +153,15 @@ impl Init {
     /// pipe closes) or failed (it writes why); with `Hold::Fifo` until it is set up and
     /// held ("R").
     pub fn outcome(&mut self) -> Result<(), ContainerError> {
-        let mut msg = String::new();
-        let _ = self.errors.read_to_string(&mut msg);
+        let mut buf = Vec::new();
+        // Through `take`: no size probe (statx, lseek) on a pipe.
+        let _ = (&mut self.errors).take(1 << 16).read_to_end(&mut buf);
+        let msg = String::from_utf8_lossy(&buf);
         if msg.is_empty() || msg == "R" {
             return Ok(());
         }
         let _ = hostproc_sys::wait(self.pid);
-        Err(ContainerError::Start(msg))
+        Err(ContainerError::Start(msg.into_owned()))
     }
 
     /// Ends a child that was never released (set-up failed in the parent).

@@ -291,7 +291,7 @@ pub fn list(root: &Path) -> Result<Vec<State>, ContainerError> {
 
 /// (start time in clock ticks since boot, is a zombie) of a process.
 pub fn start_time(pid: i32) -> Option<(u64, bool)> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let s = hostproc_sys::read_kernel_file(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     Some((f.get(19)?.parse().ok()?, f.first() == Some(&"Z")))

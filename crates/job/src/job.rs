@@ -64,11 +64,7 @@ pub struct Stats {
 /// Reads a small kernel file (cgroupfs, procfs). Unlike `fs::read_to_string` it does not
 /// ask the size first (a `statx` and an `lseek` that such files answer with 0 or 4096).
 pub(crate) fn read(path: &Path) -> io::Result<String> {
-    use std::io::Read as _;
-    let mut buf = Vec::with_capacity(512);
-    // Through `take`, std's read_to_end skips its size hint (the statx and lseek).
-    fs::File::open(path)?.take(1 << 20).read_to_end(&mut buf)?;
-    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    hostproc_sys::read_kernel_file(path)
 }
 
 /// Writes a cgroup file the way cgroupfs wants it: one write(2), no create, no truncate

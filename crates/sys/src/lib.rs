@@ -498,3 +498,14 @@ pub use libc::pid_t;
 pub use libc::{
     SIGALRM, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, SIGURG, SIGUSR1, SIGUSR2, SIGWINCH,
 };
+
+/// Reads a small file the kernel generates (procfs, cgroupfs) whole, into one 512-byte
+/// buffer grown as needed. Such files report size 0, so std's `read_to_string` would
+/// first `statx` and `lseek` them and then grow its buffer from 32 bytes, a read each.
+pub fn read_kernel_file(path: &std::path::Path) -> io::Result<String> {
+    use std::io::Read as _;
+    let mut buf = Vec::with_capacity(512);
+    // Through `take`, std's read_to_end skips its size probe.
+    std::fs::File::open(path)?.take(1 << 20).read_to_end(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}

@@ -19,7 +19,7 @@ pub fn exec(cli: &crate::Global, a: &Args) -> super::Result {
     println!("{:>8} {:>8} {:<10} CMD", "PID", "PPID", "UID");
     for pid in pids {
         // One file for both: status has the parent's pid and the real uid.
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let status = hostproc_sys::read_kernel_file(std::path::Path::new(&format!("/proc/{pid}/status"))).unwrap_or_default();
         let field = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()).unwrap_or("?");
         let (ppid, uid) = (field("PPid:"), field("Uid:"));
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
