@@ -105,6 +105,29 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
     root.join(id)
 }
 
+/// The state file's name in a container's state directory.
+const STATE_FILE: &str = "state.json";
+
+/// Removes a container's state directory. It holds only `state.json` once the container
+/// is made, so that and an rmdir do; anything else (fifos of a create that failed, a
+/// stray temporary file) falls back to a walk. Gone already is fine.
+pub fn remove_dir(root: &Path, id: &str) -> io::Result<()> {
+    use rustix::fs::{open, unlinkat, AtFlags, Mode, OFlags};
+    let d = dir(root, id);
+    // Through the directory itself, never a link in its place (that goes as a link below).
+    if let Ok(fd) = open(&d, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+        let _ = unlinkat(&fd, STATE_FILE, AtFlags::empty());
+    }
+    match fs::remove_dir(&d) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(_) => match fs::remove_dir_all(&d) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        },
+        Ok(()) => Ok(()),
+    }
+}
+
 /// Creates the state root (0700) and the container's directory; fails if it exists.
 pub fn create_dir(root: &Path, id: &str) -> Result<(PathBuf, fs::File), ContainerError> {
     let d = dir(root, id);
@@ -171,7 +194,7 @@ impl State {
         }
         .map_err(io_err("write the state file", &tmp))?;
         let written = f.write_all(&body).map_err(io_err("write the state file", &tmp));
-        let renamed = written.and_then(|()| fs::rename(&tmp, d.join("state.json")).map_err(io_err("write the state file", d.join("state.json"))));
+        let renamed = written.and_then(|()| fs::rename(&tmp, d.join(STATE_FILE)).map_err(io_err("write the state file", d.join(STATE_FILE))));
         if renamed.is_err() {
             let _ = fs::remove_file(&tmp);
         }
@@ -225,7 +248,7 @@ pub const OOM_KILLED: &str = "OOMKilled";
 pub fn load_state(root: &Path, id: &str) -> Result<State, ContainerError> {
     crate::validate_id(id)?;
     let d = dir(root, id);
-    let p = d.join("state.json");
+    let p = d.join(STATE_FILE);
     let foreign = |what: &str| ContainerError::BadState { path: d.clone(), detail: format!("{what}; remove it with `hostproc delete --force {id}`") };
     // Neither the directory nor the file is followed through a symlink.
     use rustix::fs::{Mode, OFlags};
@@ -242,7 +265,7 @@ pub fn load_state(root: &Path, id: &str) -> Result<State, ContainerError> {
         }
         Err(e) => return Err(io_err("open the state directory", &d)(e.into())),
     };
-    let text = match rustix::fs::openat(&dfd, "state.json", OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+    let text = match rustix::fs::openat(&dfd, STATE_FILE, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => {
             let mut f = fs::File::from(fd);
             let mut t = Vec::new();

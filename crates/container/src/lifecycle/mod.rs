@@ -111,7 +111,7 @@ impl Made {
                 tracing::warn!("{e}");
             }
         }
-        let _ = std::fs::remove_dir_all(state::dir(root, id));
+        let _ = state::remove_dir(root, id);
     }
 }
 

@@ -50,12 +50,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     let st = match load_state(root, id) {
         Ok(st) => st,
         Err(ContainerError::NotExist(_)) if force => {
-            let _ = std::fs::remove_dir_all(state::dir(root, id));
+            let _ = state::remove_dir(root, id);
             return Ok(());
         }
         Err(e @ ContainerError::BadState { .. }) if force => {
             tracing::warn!("{e}; removing the state directory only");
-            let _ = std::fs::remove_dir_all(state::dir(root, id));
+            let _ = state::remove_dir(root, id);
             return Ok(());
         }
         Err(e) => return Err(e),
@@ -101,10 +101,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
         hostproc_identity::release(user, None).map_err(|e| ContainerError::invalid("ephemeral user", e.to_string()))?;
     }
     // A concurrent delete of the same id may have finished first: gone is gone.
-    match std::fs::remove_dir_all(state::dir(root, id)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(crate::error::io_err("remove the state directory", state::dir(root, id))(e)),
-        _ => Ok(()),
-    }
+    state::remove_dir(root, id).map_err(crate::error::io_err("remove the state directory", state::dir(root, id)))
 }
 
 /// The state and its live status (one look at the process), if the container is alive.
