@@ -579,6 +579,19 @@ impl Ctx {
         }
     }
 
+    /// The timed program, `/bin/true` of the bundles' rootfs, as each runtime names it: a
+    /// HostProcess container finds its image's files under its sandbox.
+    fn payload(&self, rt: Rt) -> &'static str {
+        match rt {
+            Rt::Hostproc => "$CONTAINER_SANDBOX_MOUNT_POINT/bin/true",
+            _ => "/bin/true",
+        }
+    }
+    /// The same program for the floor: fork and exec of the rootfs's /bin/true.
+    fn floor_payload(&self) -> Vec<String> {
+        vec![self.tmp.join("rootfs/bin/true").to_string_lossy().into_owned()]
+    }
+
     /// A bundle for one container (containerd also writes one per container).
     fn bundle(&self, rt: Rt, id: &str, args: &[&str]) -> Res<PathBuf> {
         let dir = self.tmp.join("bundles").join(id);
@@ -593,7 +606,7 @@ impl Ctx {
                     "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                     "cwd": ""
                 },
-                "root": {"path": self.tmp.join("hostproc-rootfs")},
+                "root": {"path": self.tmp.join("rootfs")},
                 "annotations": {
                     "microsoft.com/hostprocess-container": "true",
                 }
@@ -761,7 +774,7 @@ fn s1(c: &mut Ctx, r: &mut Results) -> Res<()> {
     for rt in &c.rts {
         variants.push(rt.name().into());
     }
-    let t = vec!["/bin/true".to_string()];
+    let t = c.floor_payload();
     for rep in 0..c.o.reps {
         for v in rotate(&variants, rep) {
             check_stop()?;
@@ -786,7 +799,7 @@ fn s1(c: &mut Ctx, r: &mut Results) -> Res<()> {
                 name => {
                     let rt = *c.rts.iter().find(|r| r.name() == name).unwrap();
                     let id = c.id("run");
-                    let b = c.bundle(rt, &id, &["/bin/true"])?;
+                    let b = c.bundle(rt, &id, &[c.payload(rt)])?;
                     let res = c.rt(rt, &["run", "--bundle", b.to_str().unwrap(), &id])?;
                     if rep == 0 {
                         if let Some(d) = c.job_mem_dir(rt, &id) {
@@ -830,7 +843,7 @@ fn s2(c: &mut Ctx, r: &mut Results) -> Res<()> {
         for rt in rotate(&rts, rep) {
             check_stop()?;
             let id = c.id("life");
-            let b = c.bundle(rt, &id, &["/bin/true"])?;
+            let b = c.bundle(rt, &id, &[c.payload(rt)])?;
             let pidf = c.tmp.join(format!("{id}.pid"));
             let t0 = Instant::now();
             c.rt(
@@ -894,7 +907,7 @@ fn s3_measure(c: &mut Ctx, r: &mut Results, ids: &BTreeMap<Rt, String>) -> Res<(
     let procs = c.floor_sets[fs_i].procs();
     let mut variants: Vec<String> = vec!["floor".into(), "floor+join-cgroup".into()];
     variants.extend(c.rts.iter().map(|r| r.name().to_string()));
-    let t = vec!["/bin/true".to_string()];
+    let t = c.floor_payload();
     for rep in 0..c.o.reps {
         for v in rotate(&variants, rep) {
             check_stop()?;
@@ -903,7 +916,7 @@ fn s3_measure(c: &mut Ctx, r: &mut Results, ids: &BTreeMap<Rt, String>) -> Res<(
                 "floor+join-cgroup" => c.run(&t, &Pre::Join(procs.clone()))?,
                 name => {
                     let rt = *c.rts.iter().find(|r| r.name() == name).unwrap();
-                    c.rt(rt, &["exec", &ids[&rt], "/bin/true"])?
+                    c.rt(rt, &["exec", &ids[&rt], c.payload(rt)])?
                 }
             };
             reap_orphans();
@@ -1311,7 +1324,8 @@ fn setup(c: &mut Ctx) -> Res<()> {
     if c.devnull < 0 || c.errlog < 0 {
         return Err(format!("open: {}", errno()));
     }
-    fs::create_dir_all(c.tmp.join("hostproc-rootfs")).map_err(|e| e.to_string())?;
+    // One rootfs for every runtime, and its /bin/true is the program every variant times.
+    build_rootfs(&c.tmp.join("rootfs"))?;
     // Every runtime keeps its state under /run, a tmpfs on systemd hosts; this machine's
     // may be a disk, so by default the state roots get a tmpfs of their own.
     let state = c.tmp.join("state");
@@ -1370,7 +1384,6 @@ fn setup(c: &mut Ctx) -> Res<()> {
         notes.push("crun: not installed (or --crun none), skipped; apt-get install -y crun".into());
     }
     if !want.is_empty() {
-        build_rootfs(&c.tmp.join("rootfs"))?;
         let spec_dir = c.tmp.join("spec");
         fs::create_dir_all(&spec_dir).map_err(|e| e.to_string())?;
         let spec_bin = if want.contains(&Rt::Runc) {
