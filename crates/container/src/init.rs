@@ -79,8 +79,9 @@ pub enum Hold {
 }
 
 /// Forks a process of the job (into its v2 cgroup where the kernel allows). It sets itself
-/// up, waits as root for [`Init::go`] when the parent still has to act on it, joins the v1
-/// hierarchies and goes on to exec; [`Init::outcome`] reports how that ended.
+/// up, joins the v1 hierarchies (each as the parent reports it made, [`Init::v1_made`]),
+/// waits as root for [`Init::go`] when the parent still has to act on it, and goes on to
+/// exec; [`Init::outcome`] reports how that ended.
 pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry, v1_by_parent: bool) -> Result<Init, ContainerError> {
     let prepared = prepare(cfg)?;
     let (go_r, go_w) = hostproc_sys::pipe().map_err(crate::error::io_err("create a pipe for", "the init process"))?;
