@@ -78,11 +78,19 @@ pub fn tempdir() -> TempDir {
 /// The state directory given to hostproc with `--root`.
 pub struct Root {
     dir: TempDir,
+    /// A shared lock held while this root lives; see [`remove_kept_parents`].
+    live: fs::File,
 }
 
 impl Root {
     pub fn new() -> Root {
-        Root { dir: tempdir() }
+        let live = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(LIVE_LOCK)
+            .expect("the tests' lock file");
+        flock(&live, libc::LOCK_SH);
+        Root { dir: tempdir(), live }
     }
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -108,8 +116,7 @@ impl Drop for Root {
     /// ephemeral users) before the root goes, so that one red test does not also leave the
     /// host dirty. A passing test has deleted them already and this finds nothing.
     fn drop(&mut self) {
-        let Ok(rd) = fs::read_dir(self.path()) else { return };
-        for e in rd.flatten() {
+        for e in fs::read_dir(self.path()).into_iter().flatten().flatten() {
             if fs::symlink_metadata(e.path().join("state.json")).is_ok_and(|m| m.is_file()) {
                 let _ = Command::new(HOSTPROC)
                     .arg("--root")
@@ -122,6 +129,36 @@ impl Drop for Root {
                     .status();
             }
         }
+        // The last root of the whole test run (no other holds the shared lock) takes away
+        // what hostproc keeps between containers.
+        // SAFETY: flock on a descriptor this root owns.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&self.live), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            remove_kept_parents();
+        }
+    }
+}
+
+/// Every [`Root`] holds a shared `flock` on this file (in cargo's per-workspace temporary
+/// directory, not on the host) for its life, across the parallel test processes.
+const LIVE_LOCK: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/hostproc-tests.lock");
+
+fn flock(f: &fs::File, op: i32) {
+    // SAFETY: flock on a descriptor the caller owns; EINTR is retried.
+    while unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(f), op) } != 0 {
+        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EINTR), "flock {LIVE_LOCK}");
+    }
+}
+
+/// hostproc keeps its default placement's parent, `<own cgroup>/hostproc` in each
+/// hierarchy, once made (docs/reliability.md); the tests made it, so the last test to
+/// finish removes it where it is empty (rmdir refuses a cgroup with children or
+/// processes, so another user's containers are never touched). Not `/hpc`: an rmdir of a
+/// directory that is a mount point in another mount namespace succeeds and detaches
+/// that mount, so it could pull the sandbox from under a container that is not ours;
+/// `.ci/run` removes it when it made it.
+pub fn remove_kept_parents() {
+    for own in own_cgroup_dirs() {
+        let _ = fs::remove_dir(own.join("hostproc"));
     }
 }
 
