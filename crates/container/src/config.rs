@@ -29,7 +29,8 @@ pub struct ProcessConfig {
     /// The working directory as the payload sees it.
     pub cwd: PathBuf,
     pub caps: Option<CapSets>,
-    pub rlimits: Vec<(i32, u64, u64)>,
+    /// (name, resource number, soft, hard)
+    pub rlimits: Vec<(&'static str, i32, u64, u64)>,
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
@@ -63,13 +64,13 @@ impl ProcessConfig {
         let mut rlimits = Vec::new();
         for r in p.rlimits().iter().flatten() {
             let name = serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let Some(res) = rlimit_resource(&name) else {
+            let Some((name, res)) = rlimit_resource(&name) else {
                 return Err(ContainerError::invalid("process.rlimits", format!("{name} is not a Linux resource limit")));
             };
             if r.soft() > r.hard() {
                 return Err(ContainerError::invalid("process.rlimits", format!("{name}: soft {} is above hard {}; lower soft", r.soft(), r.hard())));
             }
-            rlimits.push((res, r.soft(), r.hard()));
+            rlimits.push((name, res, r.soft(), r.hard()));
         }
         if let Some(adj) = p.oom_score_adj() {
             if !(-1000..=1000).contains(&adj) {
@@ -267,46 +268,13 @@ fn check_host_net(path: Option<&Path>) -> Result<(), ContainerError> {
     Ok(())
 }
 
-fn rlimit_resource(name: &str) -> Option<i32> {
-    Some(match name {
-        "RLIMIT_CPU" => libc_rlimit::CPU,
-        "RLIMIT_FSIZE" => libc_rlimit::FSIZE,
-        "RLIMIT_DATA" => libc_rlimit::DATA,
-        "RLIMIT_STACK" => libc_rlimit::STACK,
-        "RLIMIT_CORE" => libc_rlimit::CORE,
-        "RLIMIT_RSS" => libc_rlimit::RSS,
-        "RLIMIT_NPROC" => libc_rlimit::NPROC,
-        "RLIMIT_NOFILE" => libc_rlimit::NOFILE,
-        "RLIMIT_MEMLOCK" => libc_rlimit::MEMLOCK,
-        "RLIMIT_AS" => libc_rlimit::AS,
-        "RLIMIT_LOCKS" => libc_rlimit::LOCKS,
-        "RLIMIT_SIGPENDING" => libc_rlimit::SIGPENDING,
-        "RLIMIT_MSGQUEUE" => libc_rlimit::MSGQUEUE,
-        "RLIMIT_NICE" => libc_rlimit::NICE,
-        "RLIMIT_RTPRIO" => libc_rlimit::RTPRIO,
-        "RLIMIT_RTTIME" => libc_rlimit::RTTIME,
-        _ => return None,
-    })
-}
-
-/// Linux resource numbers (stable kernel ABI).
-mod libc_rlimit {
-    pub const CPU: i32 = 0;
-    pub const FSIZE: i32 = 1;
-    pub const DATA: i32 = 2;
-    pub const STACK: i32 = 3;
-    pub const CORE: i32 = 4;
-    pub const RSS: i32 = 5;
-    pub const NPROC: i32 = 6;
-    pub const NOFILE: i32 = 7;
-    pub const MEMLOCK: i32 = 8;
-    pub const AS: i32 = 9;
-    pub const LOCKS: i32 = 10;
-    pub const SIGPENDING: i32 = 11;
-    pub const MSGQUEUE: i32 = 12;
-    pub const NICE: i32 = 13;
-    pub const RTPRIO: i32 = 14;
-    pub const RTTIME: i32 = 15;
+/// A process.rlimits type by its name, with its Linux resource number (stable kernel ABI).
+fn rlimit_resource(name: &str) -> Option<(&'static str, i32)> {
+    const RLIMITS: [&str; 16] = [
+        "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC", "RLIMIT_NOFILE",
+        "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    ];
+    RLIMITS.iter().position(|n| *n == name).map(|i| (RLIMITS[i], i as i32))
 }
 
 /// linux.resources (oci-spec) to the job's limits.

@@ -48,6 +48,10 @@ pub struct Init {
     /// Born in the job's v2 cgroup (false: the parent must still add it there).
     pub in_unified: bool,
     go: Option<std::fs::File>,
+    /// The parent's copy of the read end, held while `go` may still be written: a child
+    /// whose set-up failed has exited and closed its own, and a write to a pipe nobody can
+    /// read would end hostproc with SIGPIPE before it reports the child's error.
+    _go_read: Option<OwnedFd>,
     errors: std::fs::File,
 }
 
@@ -115,7 +119,13 @@ pub fn spawn(cfg: &Launch, hold: &Hold, entry: &Entry, v1_by_parent: bool) -> Re
             let go = wait_for_go.then(|| Go { pipe: go_r.into(), v1_by_parent });
             child(cfg, &prepared, hold, entry, go, parent, err_w)
         }
-        Fork::Parent(pid) => Ok(Init { pid, in_unified, go: wait_for_go.then(|| go_w.into()), errors: err_r.into() }),
+        Fork::Parent(pid) => Ok(Init {
+            pid,
+            in_unified,
+            go: wait_for_go.then(|| go_w.into()),
+            _go_read: wait_for_go.then_some(go_r),
+            errors: err_r.into(),
+        }),
     }
 }
 
@@ -250,8 +260,15 @@ fn setup(cfg: &Launch, entry: &Entry, mut go: Option<Go>, parent: i32) -> Result
         MountNs::Enter(plan) => hostproc_storage::enter_bind_mode(plan).map_err(|e| e.to_string())?,
         MountNs::Join(ns) => hostproc_sys::setns(ns.as_raw_fd()).map_err(|e| format!("cannot join the container's mount namespace: {e}"))?,
     }
-    for &(res, soft, hard) in &cfg.process.rlimits {
-        hostproc_sys::set_rlimit(res, soft, hard).map_err(|e| format!("process.rlimits: cannot set resource {res} to {soft}/{hard}: {e}"))?;
+    for &(name, res, soft, hard) in &cfg.process.rlimits {
+        hostproc_sys::set_rlimit(res, soft, hard).map_err(|e| {
+            let hint = if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+                " (the kernel's ceiling is lower: for RLIMIT_NOFILE, fs.nr_open); lower the value"
+            } else {
+                ""
+            };
+            format!("process.rlimits: cannot set {name} to {soft}/{hard}: {e}{hint}")
+        })?;
     }
     std::env::set_current_dir(&cfg.process.cwd)
         .map_err(|e| format!("process.cwd: cannot change to {}: {e}", cfg.process.cwd.display()))?;

@@ -117,6 +117,17 @@ fn cpuset_the_host_cannot_apply_fails_cleanly() {
     assert_refused(&b, &probe, "cpuset", &["cpu"]);
 }
 
+/// An rlimit above the kernel's ceiling (RLIMIT_NOFILE above fs.nr_open) fails in init's
+/// own set-up, while the parent is still making the job's cgroups and reporting each to
+/// it: hostproc must report init's error, not die of SIGPIPE on the pipe init has closed.
+#[test]
+fn an_rlimit_the_kernel_refuses_is_reported_and_undone() {
+    let (mut b, _d, probe) = bundle_with_probe();
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open").unwrap().trim().parse().unwrap();
+    b.process_field("rlimits", json!([{ "type": "RLIMIT_NOFILE", "soft": nr_open * 4, "hard": nr_open * 4 }]));
+    assert_refused(&b, &probe, "rlimit", &["process.rlimits", "RLIMIT_NOFILE", "fs.nr_open"]);
+}
+
 /// memory+swap below the memory limit: the kernel rejects it.
 #[test]
 fn memory_limit_the_kernel_rejects_fails_cleanly() {
