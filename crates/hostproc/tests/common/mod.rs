@@ -78,7 +78,7 @@ pub fn tempdir() -> TempDir {
 /// The state directory given to hostproc with `--root`.
 pub struct Root {
     dir: TempDir,
-    /// A shared lock held while this root lives; see [`remove_kept_parents`].
+    /// A shared lock held while this root lives; see [`remove_kept`].
     live: fs::File,
 }
 
@@ -89,6 +89,11 @@ impl Root {
             .append(true)
             .open(LIVE_LOCK)
             .expect("the tests' lock file");
+        // The first root of a run (no other is live) notes whether /hpc was there before.
+        if try_flock(&live, libc::LOCK_EX | libc::LOCK_NB) {
+            let before = if Path::new(HPC).exists() { "kept" } else { "made" };
+            fs::write(HPC_MARK, before).expect("the tests' /hpc note");
+        }
         flock(&live, libc::LOCK_SH);
         Root { dir: tempdir(), live }
     }
@@ -131,9 +136,8 @@ impl Drop for Root {
         }
         // The last root of the whole test run (no other holds the shared lock) takes away
         // what hostproc keeps between containers.
-        // SAFETY: flock on a descriptor this root owns.
-        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&self.live), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            remove_kept_parents();
+        if try_flock(&self.live, libc::LOCK_EX | libc::LOCK_NB) {
+            remove_kept();
         }
     }
 }
@@ -141,25 +145,48 @@ impl Drop for Root {
 /// Every [`Root`] holds a shared `flock` on this file (in cargo's per-workspace temporary
 /// directory, not on the host) for its life, across the parallel test processes.
 const LIVE_LOCK: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/hostproc-tests.lock");
+/// Whether /hpc existed before the run ("kept") or the tests made it ("made").
+const HPC_MARK: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/hostproc-tests.hpc");
+const HPC: &str = "/hpc";
 
-fn flock(f: &fs::File, op: i32) {
-    // SAFETY: flock on a descriptor the caller owns; EINTR is retried.
-    while unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(f), op) } != 0 {
-        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EINTR), "flock {LIVE_LOCK}");
+fn try_flock(f: &fs::File, op: i32) -> bool {
+    loop {
+        // SAFETY: flock on a descriptor the caller owns.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(f), op) } == 0 {
+            return true;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
     }
 }
 
-/// hostproc keeps its default placement's parent, `<own cgroup>/hostproc` in each
-/// hierarchy, once made (docs/reliability.md); the tests made it, so the last test to
-/// finish removes it where it is empty (rmdir refuses a cgroup with children or
-/// processes, so another user's containers are never touched). Not `/hpc`: an rmdir of a
-/// directory that is a mount point in another mount namespace succeeds and detaches
-/// that mount, so it could pull the sandbox from under a container that is not ours;
-/// `.ci/run` removes it when it made it.
-pub fn remove_kept_parents() {
+fn flock(f: &fs::File, op: i32) {
+    assert!(try_flock(f, op), "flock {LIVE_LOCK}: {}", std::io::Error::last_os_error());
+}
+
+/// What hostproc keeps between containers, made by the tests, removed by the last test
+/// of a run (docs/reliability.md): hostproc's parent cgroup `<own cgroup>/hostproc` in
+/// each hierarchy where it is empty (rmdir refuses a cgroup with children or processes,
+/// so another user's containers are never touched), and /hpc if the run made it and no
+/// mount namespace on the host has a mount on it (an rmdir of a mount point in another
+/// namespace would succeed and detach that mount from under its container).
+fn remove_kept() {
     for own in own_cgroup_dirs() {
         let _ = fs::remove_dir(own.join("hostproc"));
     }
+    if fs::read_to_string(HPC_MARK).is_ok_and(|m| m == "made") && !mounted_anywhere(HPC) {
+        let _ = fs::remove_dir(HPC);
+    }
+}
+
+/// Whether any process's mount namespace has a mount at `dir`.
+fn mounted_anywhere(dir: &str) -> bool {
+    let Ok(rd) = fs::read_dir("/proc") else { return true };
+    rd.flatten().filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit())).any(|e| {
+        fs::read_to_string(e.path().join("mountinfo"))
+            .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().nth(4) == Some(dir)))
+    })
 }
 
 fn walk(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
