@@ -316,3 +316,61 @@ fn colliding_runs_of_one_id() {
     }
     cleanup_check(&root, &b, &id, &[]);
 }
+
+/// A command that waited for a container's lock while its holder removed the container
+/// and a new one of the same id was put in place acts on the new one only under the new
+/// one's lock: a `delete --force` waiting on the old directory must not take apart a
+/// container whose create still holds its own lock.
+#[test]
+fn a_lock_won_on_a_removed_directory_does_not_count() {
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 60").grace("1s");
+    b.write();
+    let bundle = b.path().to_str().unwrap().to_owned();
+    let id = unique_id("stalelock");
+    let lock = |dir: &Path| {
+        let f = fs::File::open(dir).unwrap();
+        // SAFETY: flock on a descriptor we own.
+        assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) }, 0);
+        f
+    };
+    hostproc(&root, &["create", "--bundle", &bundle, &id]).assert_code(0);
+    let dir = root.path().join(&id);
+    // Where the first container goes aside: a valid id of its own (state patched to it), so
+    // that the root's clean-up takes it down even if an assertion below fails.
+    let first = unique_id("stalelockold");
+    // Hold the first container's lock, and let a delete --force wait for it.
+    let old_lock = lock(&dir);
+    let mut del = command(&root);
+    del.args(["delete", "--force", &id]);
+    let del = spawn(del);
+    thread::sleep(Duration::from_millis(300));
+    // Meanwhile the directory goes (moved aside) and a second
+    // container of the same id is made; a holder keeps its lock, as its create would.
+    fs::rename(&dir, root.path().join(&first)).unwrap();
+    let first_state = root.path().join(&first).join("state.json");
+    let mut st: serde_json::Value = serde_json::from_slice(&fs::read(&first_state).unwrap()).unwrap();
+    st["id"] = serde_json::json!(first);
+    fs::write(&first_state, serde_json::to_vec(&st).unwrap()).unwrap();
+    // (Its own cgroup: the first one's job still runs at the default placement.)
+    let mut b2 = Bundle::new();
+    b2.sh("sleep 60").grace("1s").set(&["linux", "cgroupsPath"], serde_json::json!(format!("{id}-second")));
+    b2.write();
+    hostproc(&root, &["create", "--bundle", b2.path().to_str().unwrap(), &id]).assert_code(0);
+    let new_state: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("state.json")).unwrap()).unwrap();
+    let new_init = ProcId::matching(new_state["pid"].as_i64().unwrap() as i32, new_state["hostproc"]["init_start"].as_u64().unwrap()).expect("the second init runs");
+    let new_lock = lock(&dir);
+    drop(old_lock);
+    // The delete now holds a lock on a directory that is gone: it must wait for the one
+    // at the path, not delete the second container from under its holder.
+    thread::sleep(Duration::from_millis(500));
+    let untouched = dir.join("state.json").exists() && new_init.alive();
+    drop(new_lock);
+    let out = del.finish(TIMEOUT);
+    hostproc(&root, &["delete", "--force", &first]).assert_code(0);
+    assert!(untouched, "delete --force took apart a container whose lock another holder had:\n{}", out.dump());
+    out.assert_code(0);
+    assert!(!dir.exists(), "the second container was not deleted once its lock was free");
+    assert!(new_init.wait_gone(Duration::from_secs(10)), "the second container's init is left");
+}

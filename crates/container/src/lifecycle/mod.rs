@@ -67,17 +67,29 @@ pub(crate) fn try_lock(root: &Path, id: &str) -> Result<Option<Lock>, ContainerE
 }
 
 fn lock_with(root: &Path, id: &str, op: rustix::fs::FlockOperation) -> Result<Lock, ContainerError> {
+    use rustix::fs::{flock, fstat, lstat, open, Mode, OFlags};
     let d = state::dir(root, id);
-    let f = match rustix::fs::open(&d, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()) {
-        Ok(fd) => File::from(fd),
-        Err(rustix::io::Errno::NOENT) => return Err(ContainerError::NotExist(id.into())),
-        Err(rustix::io::Errno::NOTDIR) | Err(rustix::io::Errno::LOOP) => {
-            return Err(ContainerError::invalid(d.display().to_string(), "is not a directory (a planted symlink?); remove it"))
+    loop {
+        let f = match open(&d, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => File::from(fd),
+            Err(rustix::io::Errno::NOENT) => return Err(ContainerError::NotExist(id.into())),
+            Err(rustix::io::Errno::NOTDIR) | Err(rustix::io::Errno::LOOP) => {
+                return Err(ContainerError::invalid(d.display().to_string(), "is not a directory (a planted symlink?); remove it"))
+            }
+            Err(e) => return Err(crate::error::io_err("open the state directory", &d)(e.into())),
+        };
+        flock(&f, op).map_err(|e| crate::error::io_err("lock", &d)(e.into()))?;
+        // While we waited, the holder may have removed this directory, and a create may
+        // have put a new container's in its place: the lock counts only on the directory
+        // still at the path (else a delete would take apart a container being made).
+        let held = fstat(&f).map_err(|e| crate::error::io_err("lock", &d)(e.into()))?;
+        match lstat(&d) {
+            Ok(now) if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino) => return Ok(Lock(f)),
+            Ok(_) => continue,
+            Err(rustix::io::Errno::NOENT) => return Err(ContainerError::NotExist(id.into())),
+            Err(e) => return Err(crate::error::io_err("lock", &d)(e.into())),
         }
-        Err(e) => return Err(crate::error::io_err("open the state directory", &d)(e.into())),
-    };
-    rustix::fs::flock(&f, op).map_err(|e| crate::error::io_err("lock", &d)(e.into()))?;
-    Ok(Lock(f))
+    }
 }
 
 /// Everything a container made, for undoing it.
@@ -97,7 +109,7 @@ impl Made {
 }
 
 impl Made {
-    /// Undo in HostProcess order: processes, storage, job, state.
+    /// Undo in HostProcess order: processes and job, storage, ephemeral user, state.
     pub fn undo(mut self, root: &Path, id: &str) {
         // Every process gone (destroy kills and waits) before the storage goes.
         if let Some(job) = &self.job {
