@@ -39,7 +39,7 @@ if ! rustup toolchain list | grep -q '^nightly'; then
     exit 2
 fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-    (cd / && cargo install cargo-fuzz --locked)
+    cargo install cargo-fuzz --locked
 fi
 
 # Scratch for the targets (the config target's bundle directory).

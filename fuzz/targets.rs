@@ -40,7 +40,7 @@ pub fn config(data: &[u8]) {
     assert!(!p.args.is_empty() && !p.args[0].is_empty(), "accepted a config without a program");
     assert!(p.args.iter().chain(&p.env).all(|s| !s.contains('\0')), "accepted a NUL byte in args/env");
     assert!(p.cwd.is_absolute(), "accepted a relative cwd {:?}", p.cwd);
-    assert!(p.rlimits.iter().all(|(_, soft, hard)| soft <= hard), "accepted an rlimit with soft > hard");
+    assert!(p.rlimits.iter().all(|(_, _, soft, hard)| soft <= hard), "accepted an rlimit with soft > hard");
     assert!(p.oom_score_adj.is_none_or(|a| (-1000..=1000).contains(&a)), "accepted oomScoreAdj {:?}", p.oom_score_adj);
     assert!(cfg.resources.validate().is_ok(), "accepted out-of-range limits: {:?}", cfg.resources);
     let loc = &cfg.storage.location;

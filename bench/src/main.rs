@@ -308,7 +308,7 @@ fn hierarchies() -> Res<(Vec<Hier>, Vec<Hier>)> {
         fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
     let pure_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     // The job's set is hostproc's own choice (hostproc_job::Layout), whatever it is.
-    let layout = hostproc_job::Layout::detect(&Default::default()).map_err(|e| e.to_string())?;
+    let layout = hostproc_job::Layout::from_proc_cgroup(&Default::default(), &text).map_err(|e| e.to_string())?;
     let (mut all, mut job) = (Vec::new(), Vec::new());
     for line in text.lines() {
         let mut it = line.splitn(3, ':');
@@ -439,7 +439,7 @@ impl Rt {
 }
 
 /// hostproc's default rootfs location.
-const HPC_LOCATION: &str = "/hpc";
+const HPC_LOCATION: &str = hostproc_storage::DEFAULT_LOCATION;
 
 struct Ctx {
     o: Opts,
@@ -1206,8 +1206,8 @@ fn sh(cmd: &str) -> String {
 }
 
 fn build_rootfs(dir: &Path) -> Res<()> {
-    // A minimal rootfs for runc/crun: busybox-static if there is one, else /bin/sh, true,
-    // sleep and their libraries (ldd).
+    // The rootfs of every runtime's bundles, and the floor's /bin/true: busybox-static if
+    // there is one, else /bin/sh, true, sleep and their libraries (ldd).
     let bin = dir.join("bin");
     fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
     for d in ["proc", "dev", "sys", "tmp", "etc"] {
@@ -1296,7 +1296,7 @@ fn main() {
         report: Vec::new(),
         json: serde_json::Map::new(),
     };
-    c.made_parents = c.all.iter().map(|h| own_dir(h).join("hostproc")).filter(|p| !p.exists()).collect();
+    c.made_parents = c.job.iter().map(|h| own_dir(h).join("hostproc")).filter(|p| !p.exists()).collect();
     let res = setup(&mut c).and_then(|()| bench(&mut c));
     let leftovers = cleanup(&mut c);
     if let Err(e) = &res {
@@ -1757,7 +1757,8 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 }
 
 /// Removes everything: containers of every runtime under our state roots, floor cgroups,
-/// the directories crun's paths made, the mount point location, the temporary directory.
+/// the directories crun's paths made, the state tmpfs, hostproc's parent cgroups and /hpc
+/// if the bench made them, the temporary directory.
 /// Returns what could not be removed.
 fn cleanup(c: &mut Ctx) -> Vec<String> {
     let mut left = Vec::new();
@@ -1774,7 +1775,6 @@ fn cleanup(c: &mut Ctx) -> Vec<String> {
         }
     }
     c.force_delete(ours.iter().map(|(rt, id)| (*rt, id.as_str())));
-    reap_orphans();
     for i in 0..c.floor_sets.len() {
         if !c.floor_sets[i].dirs.is_empty() && !c.drop_floor_set(i) {
             left.extend(c.floor_sets[i].dirs.iter().map(|d| d.display().to_string()));
@@ -1807,7 +1807,7 @@ fn cleanup(c: &mut Ctx) -> Vec<String> {
     let tmp_s = c.tmp.display().to_string();
     for l in mounts.lines() {
         if let Some(mp) = l.split_whitespace().nth(4) {
-            if mp.starts_with(&tmp_s) || mp == HPC_LOCATION {
+            if mp.starts_with(&tmp_s) || (mp == HPC_LOCATION && !c.hpc_existed) {
                 left.push(format!("mount {mp}"));
             }
         }
@@ -1816,8 +1816,9 @@ fn cleanup(c: &mut Ctx) -> Vec<String> {
         // Another user's containers may be in it now: then it is theirs to leave.
         let _ = fs::remove_dir(p);
     }
-    // hostproc keeps /hpc once made; the bench removes it if it made it (unless another
-    // user of this host has mounts under it now).
+    // hostproc keeps /hpc once made; the bench removes it if it made it. (An rmdir of a
+    // directory another mount namespace has a mount on detaches that mount: on a host whose
+    // containers use /hpc, make it before the bench so that it is left alone.)
     if !c.hpc_existed && Path::new(HPC_LOCATION).exists() && fs::remove_dir(HPC_LOCATION).is_err() {
         left.push(HPC_LOCATION.to_string());
     }

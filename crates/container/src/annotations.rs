@@ -110,14 +110,16 @@ impl Annotations {
     /// files, which most containers can do without).
     pub fn apply_to(&self, r: &mut hostproc_job::Resources, host_cpus: impl Fn() -> u64) {
         const PERIOD: u64 = 100_000;
+        let cpus = std::cell::OnceCell::new();
+        let host_cpus = || *cpus.get_or_init(|| host_cpus().max(1));
         if let Some(n) = self.cpu_count {
-            let n = n.min(host_cpus().max(1));
+            let n = n.min(host_cpus());
             r.cpu_period = Some(PERIOD);
             r.cpu_quota = Some((n * PERIOD) as i64);
         }
         if let Some(l) = self.cpu_limit {
             r.cpu_period = Some(PERIOD);
-            r.cpu_quota = Some(((l * host_cpus().max(1) * PERIOD) / 10_000).max(1000) as i64);
+            r.cpu_quota = Some(((l * host_cpus() * PERIOD) / 10_000).max(1000) as i64);
         }
         if let Some(w) = self.cpu_weight {
             r.cpu_shares = Some(hostproc_job::weight_to_shares(w));
@@ -160,5 +162,24 @@ mod tests {
         assert_eq!(r.cpu_quota, Some(100_000), "half of two CPUs");
         a.insert(HPC.to_string(), "false".to_string());
         assert!(Annotations::parse(&a).is_err());
+    }
+    /// The host's CPU count (cgroup files read) is asked only by the processor count and
+    /// limit, once however many need it.
+    #[test]
+    fn host_cpus_asked_only_when_needed_and_once() {
+        let asked = std::cell::Cell::new(0);
+        let count = || {
+            asked.set(asked.get() + 1);
+            4
+        };
+        let mut a = HashMap::new();
+        a.insert(MEMORY_MB.to_string(), "64".to_string());
+        a.insert(CPU_WEIGHT.to_string(), "100".to_string());
+        Annotations::parse(&a).unwrap().apply_to(&mut hostproc_job::Resources::default(), count);
+        assert_eq!(asked.get(), 0, "asked without a processor count or limit");
+        a.insert(CPU_COUNT.to_string(), "2".to_string());
+        a.insert(CPU_LIMIT.to_string(), "5000".to_string());
+        Annotations::parse(&a).unwrap().apply_to(&mut hostproc_job::Resources::default(), count);
+        assert_eq!(asked.get(), 1, "asked more than once");
     }
 }

@@ -108,9 +108,9 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
 /// The state file's name in a container's state directory.
 const STATE_FILE: &str = "state.json";
 
-/// Removes a container's state directory. It holds only `state.json` once the container
-/// is made, so that and an rmdir do; anything else (fifos of a create that failed, a
-/// stray temporary file) falls back to a walk. Gone already is fine.
+/// Removes a container's state directory. Once a container has started it holds only
+/// `state.json`, so that and an rmdir do; anything else (the fifos of a container created
+/// and never started, a stray temporary file) falls back to a walk. Gone already is fine.
 pub fn remove_dir(root: &Path, id: &str) -> io::Result<()> {
     use rustix::fs::{open, unlinkat, AtFlags, Mode, OFlags};
     let d = dir(root, id);
@@ -204,8 +204,27 @@ impl State {
     /// The status as it is now: a created or running container whose init is gone (or
     /// whose pid now names another process) is stopped.
     pub fn live_status(&self) -> Status {
+        self.status_if(|| self.init_alive())
+    }
+
+    /// The live status and whether init is alive (also for a container recorded stopped or
+    /// half-made), from one look at the process.
+    pub fn live(&self) -> (Status, bool) {
+        let alive = self.init_alive();
+        (self.status_if(|| alive), alive)
+    }
+
+    /// The recorded status, or stopped when it says init runs and `alive` says it does not
+    /// (asked only then).
+    fn status_if(&self, alive: impl FnOnce() -> bool) -> Status {
         match self.status {
-            Status::Created | Status::Running | Status::Paused if !self.init_alive() => Status::Stopped,
+            Status::Created | Status::Running | Status::Paused => {
+                if alive() {
+                    self.status
+                } else {
+                    Status::Stopped
+                }
+            }
             s => s,
         }
     }
@@ -232,7 +251,7 @@ impl State {
             } else if self.status != Status::Stopped {
                 // init is gone but the supervisor has not recorded why yet: ask the job
                 // (the cgroup stays until delete) as the supervisor will.
-                (self.hostproc.job.oom_kills().unwrap_or(0) > 0).then_some(OOM_KILLED)
+                self.hostproc.job.oom_killed().then_some(OOM_KILLED)
             } else {
                 self.hostproc.reason.as_deref()
             },

@@ -1231,7 +1231,6 @@ fn supervisor_stops_leftovers_when_init_exits() {
         "the background sleep {bg} outlived init by {:?} (no SIGTERM when init exited?)",
         t.elapsed()
     );
-    assert!(t.elapsed() < secs(30), "the background sleep ended only after {:?}", t.elapsed());
     assert!(c.wait_status("stopped", SLACK), "{:#}", c.state());
     assert_eq!(c.pid(), 0);
     // The shim's clean-up calls.

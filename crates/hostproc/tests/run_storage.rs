@@ -28,6 +28,9 @@ fn bind_mode_rootfs_at_hpc_only_inside() {
     let mut r = spawn(run_command(&root, &b, &id));
     r.expect_stdout("ready", Duration::from_secs(30));
     let during = Path::new("/hpc").join(b.marker()).exists();
+    // While the container holds /hpc: no reference-count lock file (an annotation-set
+    // location or a volume would have one now).
+    let lock_during = mountpoint_lock(Path::new("/hpc")).exists();
     fs::write(&go_file, "").unwrap();
     let out = r.finish(TIMEOUT);
     out.assert_code(0);
@@ -54,6 +57,7 @@ fn bind_mode_rootfs_at_hpc_only_inside() {
     // /hpc is the host's fixed mount point: kept, empty of mounts on the host, and with
     // no reference-count lock file (only annotation-set locations and volumes have one).
     assert!(fs::symlink_metadata("/hpc").map(|m| m.is_dir()).unwrap_or(false), "/hpc was not kept as a directory");
+    assert!(!lock_during, "/hpc had a lock file while the container used it");
     assert!(!mountpoint_lock(Path::new("/hpc")).exists(), "/hpc has a lock file");
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.lines().any(|l| l.split_whitespace().nth(4) == Some("/hpc")), "a mount on the host's /hpc");

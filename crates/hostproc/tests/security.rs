@@ -558,17 +558,13 @@ fn a_symlink_planted_as_a_mount_point_lock_file_is_never_followed() {
     victim.assert_intact("run with a planted lock file");
     let planted_left = fs::symlink_metadata(&lock).map(|m| m.file_type().is_symlink()).unwrap_or(false);
     let _ = fs::remove_file(&lock);
+    // The lock file is opened O_NOFOLLOW: refused, naming it, and the planted link is left
+    // as it was (neither followed nor replaced).
     assert!(
-        out.code == Some(0) || (out.code == Some(1) && out.stderr.contains(&lock.to_string_lossy().into_owned())),
-        "run with a planted lock file must either work or fail naming the lock file:\n{}",
+        out.code == Some(1) && out.stderr.contains(&lock.to_string_lossy().into_owned()),
+        "run with a planted lock file must fail naming the lock file:\n{}",
         out.dump()
     );
-    // Refused: the planted link is left as it was (neither followed nor replaced).
-    // Worked: the lock file hostproc used was its own, and removed at the end.
-    if out.code == Some(1) {
-        assert!(planted_left, "run refused the planted lock file but did not leave it in place:\n{}", out.dump());
-    } else {
-        assert!(!planted_left, "run worked but the planted link is still there as the lock file:\n{}", out.dump());
-    }
+    assert!(planted_left, "run refused the planted lock file but did not leave it in place:\n{}", out.dump());
     cleanup_check(&root, &b, &id, &[dest_parent.path()]);
 }

@@ -13,7 +13,8 @@ use crate::{JobError, Layout, Resources, Write};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobDir {
     pub path: PathBuf,
-    /// Removal climbs from `path` up to, not including, this directory.
+    /// Removal climbs from `path` up to, not including, this directory (and stops below
+    /// the kept parent with `keep_parent`).
     pub stop: PathBuf,
     #[serde(default)]
     pub controllers: Vec<String>,
@@ -22,7 +23,7 @@ pub struct JobDir {
     /// The directory above `path` is hostproc's own parent cgroup (default placement,
     /// `<caller's cgroup>/hostproc`): kept when the job is removed, like a systemd slice,
     /// since making and removing it with every container doubled the cgroup work of a
-    /// start (9 more mkdirs and rmdirs on a hybrid host; docs/benchmarks.md).
+    /// start (a mkdir and an rmdir more per hierarchy; docs/benchmarks.md).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_parent: bool,
 }
@@ -127,7 +128,8 @@ impl Job {
     }
 
     /// Creates the directories of `part` and writes the limits that live in them. On any
-    /// failure the directories this call made are removed again.
+    /// failure the directories this call made are removed again, with any parent left
+    /// empty (hostproc's kept one included: the undo of a failed create).
     /// Without a v2 hierarchy, `Part::Unified` makes everything (nothing else would).
     pub fn make(&self, res: &Resources, part: Part) -> Result<(), JobError> {
         self.make_each(res, part, || {})
@@ -137,18 +139,19 @@ impl Job {
     /// the order of the job's directories (that of [`Entry`]'s `tasks`): a process that
     /// joins the v1 hierarchies itself can join each as it comes, while the next is made.
     pub fn make_each(&self, res: &Resources, part: Part, mut ready: impl FnMut()) -> Result<(), JobError> {
-        res.validate()?;
         let part = if part == Part::Unified && !self.dirs.iter().any(|d| d.unified) { Part::All } else { part };
-        // A limit whose hierarchy the job lacks is refused with the first part, before
-        // anything is made.
+        // The limits are checked, and one whose hierarchy the job lacks is refused, with
+        // the first part, before anything is made.
+        let writes = self.writes(res);
         if part != Part::V1 {
-            self.apply_writes(res, |d| d.is_none())?;
+            res.validate()?;
+            self.apply_writes(writes.iter().filter(|w| self.dir_for(w.controller).is_none()))?;
         }
         let mut made = Job { dirs: Vec::new() };
         for d in self.dirs.iter().filter(|d| part.has(d)) {
             let step = make_dir(d).and_then(|()| {
                 made.dirs.push(d.clone());
-                self.apply_writes(res, |w| w.is_some_and(|w| w.path == d.path))
+                self.apply_writes(writes.iter().filter(|w| self.dir_for(w.controller).is_some_and(|w| w.path == d.path)))
             });
             if let Err(e) = step {
                 let _ = made.remove();
@@ -185,23 +188,20 @@ impl Job {
     /// Writes the limits (also used by `update`).
     pub fn apply(&self, res: &Resources) -> Result<(), JobError> {
         res.validate()?;
-        self.apply_part(res, Part::All)
+        self.apply_writes(self.writes(res).iter())
     }
 
-    fn apply_part(&self, res: &Resources, part: Part) -> Result<(), JobError> {
-        // A limit whose hierarchy the job lacks goes with the first part (the unified one),
-        // so that its error comes before anything is forked.
-        self.apply_writes(res, |d| match d {
-            Some(d) => part.has(d),
-            None => part != Part::V1,
-        })
+    /// Every file write `res` asks of this job, in order.
+    fn writes(&self, res: &Resources) -> Vec<Write> {
+        if self.is_v2_only() {
+            res.v2_writes()
+        } else {
+            res.v1_writes()
+        }
     }
 
-    /// Writes the limits whose directory (None: the job has no hierarchy for them)
-    /// `which` selects.
-    fn apply_writes(&self, res: &Resources, which: impl Fn(Option<&JobDir>) -> bool) -> Result<(), JobError> {
-        let all = if self.is_v2_only() { res.v2_writes() } else { res.v1_writes() };
-        let writes: Vec<Write> = all.into_iter().filter(|w| which(self.dir_for(w.controller))).collect();
+    fn apply_writes<'a>(&self, writes: impl Iterator<Item = &'a Write>) -> Result<(), JobError> {
+        let writes: Vec<&Write> = writes.collect();
         let mut i = 0;
         while i < writes.len() {
             let wr = &writes[i];
@@ -213,7 +213,7 @@ impl Job {
                     && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
                     && writes.get(i + 1).is_some_and(|n| n.file == "memory.memsw.limit_in_bytes") =>
                 {
-                    self.write_one(&writes[i + 1]).map_err(|(e, p)| limit_error(&writes[i + 1], p, &e))?;
+                    self.write_one(writes[i + 1]).map_err(|(e, p)| limit_error(writes[i + 1], p, &e))?;
                     self.write_one(wr).map_err(|(e, p)| limit_error(wr, p, &e))?;
                     i += 2;
                 }
@@ -380,6 +380,11 @@ impl Job {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// Whether the kernel's OOM killer ended a process of the job.
+    pub fn oom_killed(&self) -> bool {
+        self.oom_kills().unwrap_or(0) > 0
+    }
+
     /// How many processes of the job the kernel's OOM killer ended (None: not known here).
     pub fn oom_kills(&self) -> Option<u64> {
         let d = self.dir_for("memory")?;
@@ -402,7 +407,9 @@ impl Job {
                 s.memory_usage = num(d.path.join("memory.current"));
                 s.memory_max_usage = num(d.path.join("memory.peak"));
                 s.memory_limit = num(d.path.join("memory.max")).or(Some(u64::MAX));
-                s.memory_failcnt = raw(d.path.join("memory.events")).get("max").copied();
+                let events = raw(d.path.join("memory.events"));
+                s.memory_failcnt = events.get("max").copied();
+                s.oom_kills = events.get("oom_kill").copied();
                 s.swap_usage = num(d.path.join("memory.swap.current"));
                 s.swap_limit = num(d.path.join("memory.swap.max")).or(Some(u64::MAX));
             } else {
@@ -412,23 +419,30 @@ impl Job {
                 s.memory_failcnt = num(d.path.join("memory.failcnt"));
                 s.swap_usage = num(d.path.join("memory.memsw.usage_in_bytes"));
                 s.swap_limit = num(d.path.join("memory.memsw.limit_in_bytes"));
+                s.oom_kills = self.oom_kills();
             }
             s.memory_raw = raw(d.path.join("memory.stat"));
-            s.oom_kills = self.oom_kills();
         }
         if let Some(d) = self.dir_for("cpuacct") {
             s.cpu_usage_ns = num(d.path.join("cpuacct.usage"));
             s.cpu_user_ns = num(d.path.join("cpuacct.usage_user"));
             s.cpu_kernel_ns = num(d.path.join("cpuacct.usage_sys"));
             s.cpu_percpu_ns = read(&d.path.join("cpuacct.usage_percpu")).map(|t| t.split_whitespace().filter_map(|x| x.parse().ok()).collect()).unwrap_or_default();
-        } else if let Some(d) = self.dir_for("cpu").or(self.dirs.iter().find(|d| d.unified)) {
-            let cpu = raw(d.path.join("cpu.stat"));
+        }
+        // cpu.stat, read once: the throttling where there is a cpu controller, and the usage
+        // where there is no cpuacct (v2, whose every cgroup has cpu.stat).
+        let has_cpuacct = self.dir_for("cpuacct").is_some();
+        let cpu = match self.dir_for("cpu") {
+            Some(d) => Some(raw(d.path.join("cpu.stat"))),
+            None if !has_cpuacct => self.dirs.iter().find(|d| d.unified).map(|d| raw(d.path.join("cpu.stat"))),
+            None => None,
+        };
+        if let (false, Some(cpu)) = (has_cpuacct, &cpu) {
             s.cpu_usage_ns = cpu.get("usage_usec").map(|u| u * 1000);
             s.cpu_user_ns = cpu.get("user_usec").map(|u| u * 1000);
             s.cpu_kernel_ns = cpu.get("system_usec").map(|u| u * 1000);
         }
-        if let Some(d) = self.dir_for("cpu") {
-            let cpu = raw(d.path.join("cpu.stat"));
+        if let (Some(_), Some(cpu)) = (self.dir_for("cpu"), &cpu) {
             s.cpu_periods = cpu.get("nr_periods").copied();
             s.cpu_throttled_periods = cpu.get("nr_throttled").copied();
             s.cpu_throttled_ns = cpu.get("throttled_time").copied().or_else(|| cpu.get("throttled_usec").map(|u| u * 1000));

@@ -204,3 +204,19 @@ fn out_of_range_values_are_refused_before_anything_is_made() {
         assert!(!t.path().join("hostproc").exists(), "{field}: nothing made");
     }
 }
+
+/// The default placement's parent (`<own>/hostproc`) is kept when a job is destroyed; a
+/// caller's relative cgroupsPath is removed up to the caller's cgroup, as it always was.
+#[test]
+fn destroy_keeps_hostprocs_own_parent_only() {
+    let (t, root) = v2_root();
+    let layout = Layout::from_proc_cgroup(&root, "0::/\n").unwrap();
+    let job = Job::create(&layout, None, "k1", &Resources::default()).unwrap();
+    assert!(t.path().join("hostproc/k1").is_dir());
+    job.destroy().unwrap();
+    assert!(!t.path().join("hostproc/k1").exists());
+    assert!(t.path().join("hostproc").is_dir(), "hostproc's parent was removed with the job");
+    let job = Job::create(&layout, Some(Path::new("mine/k2")), "k2", &Resources::default()).unwrap();
+    job.destroy().unwrap();
+    assert!(!t.path().join("mine").exists(), "a caller's own path is removed up to its cgroup");
+}

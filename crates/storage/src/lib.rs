@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 /// an ext4 file system takes the Orlov allocator's scan of every block group (0.5 ms on the
 /// machine in docs/benchmarks.md) and its rmdir 0.2 ms more; doing both for each container,
 /// with the lock file that would make it safe, cost more than the rest of bind mode.
-pub fn ensure_location(path: &Path) -> Result<(), StorageError> {
+pub(crate) fn ensure_location(path: &Path) -> Result<(), StorageError> {
     use std::os::unix::fs::DirBuilderExt;
     // Once made, one lstat: the common case.
     match std::fs::symlink_metadata(path) {
@@ -77,7 +77,8 @@ pub fn acquire_bind_points(plan: &Plan, lock_dir: &Path) -> Result<Option<Shared
 /// end and `delete --force` after a crash can release it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
-    /// Shared mount points this container uses (bind mode: the location and destinations).
+    /// Shared mount points this container uses (bind mode: the volume destinations, and a
+    /// location other than `/hpc`, which is kept once made and needs no release).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared_points: Vec<PathBuf>,
     /// Host-mode mounts made on the host, in the order they were made.

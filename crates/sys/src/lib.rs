@@ -251,20 +251,25 @@ pub fn reset_signal_dispositions() {
 /// later lands on them and receives what is printed (std's runtime does this for a Rust
 /// `main`; hostproc's entry point is C's `main`, see crates/hostproc/src/main.rs).
 pub fn ensure_std_fds() {
-    for fd in 0..3 {
-        // SAFETY: F_GETFD only queries the descriptor.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
+    // SAFETY: poll on three pollfds we own; one system call where all three are open (the
+    // usual case), as std's runtime does it.
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0;
+    for p in fds {
+        // SAFETY: F_GETFD only queries the descriptor (when poll itself failed).
+        let closed = if polled { p.revents & libc::POLLNVAL != 0 } else { (unsafe { libc::fcntl(p.fd, libc::F_GETFD) }) == -1 };
+        if closed {
             // SAFETY: a NUL-terminated path; open returns the lowest free descriptor, `fd`.
             let n = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-            if n != fd {
+            if n != p.fd {
                 exit_immediately(127);
             }
         }
     }
 }
 
-/// Restores SIGPIPE's default action (Rust's runtime ignores it), so a closed stdout ends
-/// the command quietly.
+/// Restores SIGPIPE's default action (a caller may have left it ignored), so a closed
+/// stdout ends the command quietly.
 pub fn default_sigpipe() {
     // SAFETY: SIG_DFL is a valid disposition for SIGPIPE.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
@@ -421,6 +426,27 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     }
     // SAFETY: pidfd_open returned a fresh descriptor that we now own.
     Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// Waits until the process behind `pidfd` exits, or `timeout` passes (None: no limit);
+/// true when it exited.
+pub fn wait_pidfd(pidfd: std::os::fd::BorrowedFd<'_>, timeout: Option<Duration>) -> bool {
+    use std::os::fd::AsRawFd;
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(d) => d.saturating_duration_since(std::time::Instant::now()).as_millis().min(i32::MAX as u128) as i32,
+        };
+        let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll on one pollfd we own.
+        match unsafe { libc::poll(&mut p, 1, ms) } {
+            n if n > 0 => return true,
+            0 => return false,
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+            _ => return false,
+        }
+    }
 }
 
 /// The calling process's parent's pid.

@@ -134,19 +134,11 @@ fn spawn_supervisor(
 }
 
 fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, points: Option<SharedPoints>, record: &Record) {
-    use rustix::event::{poll, PollFd, PollFlags};
     // It sleeps for the container's life: keep only what it uses resident.
     sig::trim_resident_memory();
-    let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
-    loop {
-        match poll(&mut fds, None) {
-            Ok(n) if n > 0 => break,
-            Ok(_) | Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => break,
-        }
-    }
+    sig::wait_pidfd(std::os::fd::AsFd::as_fd(&pidfd), None);
     // Read before the rest is stopped: the kernel's count of OOM kills in the job.
-    let oom = job.oom_kills().unwrap_or(0) > 0;
+    let oom = job.oom_killed();
     stop_rest(grace, job, None);
     super::release_storage(points, record);
     // A `delete` may hold the lock while it waits for us to finish: do not wait for it

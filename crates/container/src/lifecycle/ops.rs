@@ -60,11 +60,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
         }
         Err(e) => return Err(e),
     };
-    let status = st.live_status();
+    let (status, alive) = st.live();
     if !force && !matches!(status, Status::Stopped | Status::Created) {
         return Err(ContainerError::NotStopped { id: id.into(), status: status.to_string() });
     }
-    if st.init_alive() {
+    if alive {
         let _ = sig::kill(st.pid, sig::SIGKILL);
     }
     crate::crashpoint::hit("delete-after-kill");
@@ -81,16 +81,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
         // says it is still our supervisor and not a reused pid.
         if let Ok(fd) = sig::pidfd_open(pid) {
             if state::start_time(pid).is_some_and(|(t, z)| t == start && !z) {
-                use rustix::event::{poll, PollFd, PollFlags, Timespec};
-                let exited = |timeout: Option<&Timespec>| loop {
-                    match poll(&mut [PollFd::new(&fd, PollFlags::IN)], timeout) {
-                        Err(rustix::io::Errno::INTR) => continue,
-                        r => break matches!(r, Ok(n) if n > 0),
-                    }
-                };
-                if !exited(Some(&Timespec { tv_sec: 2, tv_nsec: 0 })) {
+                use std::os::fd::AsFd;
+                if !sig::wait_pidfd(fd.as_fd(), Some(std::time::Duration::from_secs(2))) {
                     let _ = sig::kill(pid, sig::SIGKILL);
-                    exited(None);
+                    sig::wait_pidfd(fd.as_fd(), None);
                 }
             }
         }

@@ -86,7 +86,7 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
     }
 
     let status = supervise(cfg.options.grace, made.job.as_ref().expect("job made"), init, &set);
-    if made.job.as_ref().and_then(Job::oom_kills).unwrap_or(0) > 0 {
+    if made.job.as_ref().is_some_and(Job::oom_killed) {
         tracing::warn!("container {id}: the kernel's OOM killer ended a process of the job (memory limit reached)");
     }
     made.undo(&opts.root, id);
