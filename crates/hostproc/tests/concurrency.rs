@@ -335,7 +335,12 @@ fn a_lock_won_on_a_removed_directory_does_not_count() {
         assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) }, 0);
         f
     };
-    hostproc(&root, &["create", "--bundle", &bundle, &id]).assert_code(0);
+    // Init keeps create's stdio: /dev/null, so that nothing waits for it to close.
+    let create = |bundle: &str| {
+        let st = command(&root).args(["create", "--bundle", bundle, &id]).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+        assert!(st.success(), "create {id} failed: {st}");
+    };
+    create(&bundle);
     let dir = root.path().join(&id);
     // Where the first container goes aside: a valid id of its own (state patched to it), so
     // that the root's clean-up takes it down even if an assertion below fails.
@@ -357,7 +362,7 @@ fn a_lock_won_on_a_removed_directory_does_not_count() {
     let mut b2 = Bundle::new();
     b2.sh("sleep 60").grace("1s").set(&["linux", "cgroupsPath"], serde_json::json!(format!("{id}-second")));
     b2.write();
-    hostproc(&root, &["create", "--bundle", b2.path().to_str().unwrap(), &id]).assert_code(0);
+    create(b2.path().to_str().unwrap());
     let new_state: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("state.json")).unwrap()).unwrap();
     let new_init = ProcId::matching(new_state["pid"].as_i64().unwrap() as i32, new_state["hostproc"]["init_start"].as_u64().unwrap()).expect("the second init runs");
     let new_lock = lock(&dir);
