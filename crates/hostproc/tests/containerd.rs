@@ -34,7 +34,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::lc::wait_until_every;
-use common::{execute_within, own_ns, wait_child, walk_dirs, Output, ProcId, HOSTPROC};
+use common::{execute_within, own_ns, wait_child, walk_dirs, Live, Output, ProcId, HOSTPROC};
 
 const MAKE_IMAGE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -708,6 +708,9 @@ fn delete_task(cd: &Containerd, id: &str) -> i32 {
 
 #[test]
 fn containerd_runs_hostprocess_containers() {
+    // hostproc runs here without a test state root: hold the tests' live lock all the same
+    // (dropped last), so that no other test's end removes /hpc from under this one.
+    let _live = Live::new();
     let Some(cd) = Containerd::start() else {
         return;
     };

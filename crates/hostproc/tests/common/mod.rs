@@ -78,24 +78,44 @@ pub fn tempdir() -> TempDir {
 /// The state directory given to hostproc with `--root`.
 pub struct Root {
     dir: TempDir,
-    /// A shared lock held while this root lives; see [`remove_kept`].
-    live: fs::File,
+    /// Dropped after the containers are taken down (fields drop after `drop`).
+    _live: Live,
 }
 
-impl Root {
-    pub fn new() -> Root {
+/// Held by every test that runs hostproc (a [`Root`] holds one) for as long as it does:
+/// a shared `flock` across the parallel test processes. The last one to go cleans up what
+/// hostproc keeps between containers ([`remove_kept`]).
+pub struct Live(fs::File);
+
+impl Live {
+    pub fn new() -> Live {
         let live = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(LIVE_LOCK)
             .expect("the tests' lock file");
-        // The first root of a run (no other is live) notes whether /hpc was there before.
-        if try_flock(&live, libc::LOCK_EX | libc::LOCK_NB) {
-            let before = if Path::new(HPC).exists() { "kept" } else { "made" };
-            fs::write(HPC_MARK, before).expect("the tests' /hpc note");
-        }
         flock(&live, libc::LOCK_SH);
-        Root { dir: tempdir(), live }
+        // The first of a run notes whether /hpc was there before (every one tries, before it
+        // runs hostproc; the note goes only when an end has taken /hpc away or left it).
+        if let Ok(mut f) = fs::OpenOptions::new().write(true).create_new(true).open(HPC_MARK) {
+            let before = if Path::new(HPC).exists() { "kept" } else { "made" };
+            std::io::Write::write_all(&mut f, before.as_bytes()).expect("the tests' /hpc note");
+        }
+        Live(live)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if try_flock(&self.0, libc::LOCK_EX | libc::LOCK_NB) {
+            remove_kept();
+        }
+    }
+}
+
+impl Root {
+    pub fn new() -> Root {
+        Root { _live: Live::new(), dir: tempdir() }
     }
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -134,15 +154,10 @@ impl Drop for Root {
                     .status();
             }
         }
-        // The last root of the whole test run (no other holds the shared lock) takes away
-        // what hostproc keeps between containers.
-        if try_flock(&self.live, libc::LOCK_EX | libc::LOCK_NB) {
-            remove_kept();
-        }
     }
 }
 
-/// Every [`Root`] holds a shared `flock` on this file (in cargo's per-workspace temporary
+/// Every [`Live`] holds a shared `flock` on this file (in cargo's per-workspace temporary
 /// directory, not on the host) for its life, across the parallel test processes.
 const LIVE_LOCK: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/hostproc-tests.lock");
 /// Whether /hpc existed before the run ("kept") or the tests made it ("made").
@@ -175,8 +190,18 @@ fn remove_kept() {
     for own in own_cgroup_dirs() {
         let _ = fs::remove_dir(own.join("hostproc"));
     }
-    if fs::read_to_string(HPC_MARK).is_ok_and(|m| m == "made") && !mounted_anywhere(HPC) {
-        let _ = fs::remove_dir(HPC);
+    match fs::read_to_string(HPC_MARK).as_deref() {
+        Ok("made") => {
+            // A killed container's mount namespace goes as its last process exits: give
+            // that a moment. The note stays while /hpc does, for a later end to finish.
+            let free = (0..20).any(|_| !mounted_anywhere(HPC) || (std::thread::sleep(Duration::from_millis(50)), false).1);
+            if free && fs::remove_dir(HPC).is_ok() || !Path::new(HPC).exists() {
+                let _ = fs::remove_file(HPC_MARK);
+            }
+        }
+        _ => {
+            let _ = fs::remove_file(HPC_MARK);
+        }
     }
 }
 
