@@ -259,7 +259,10 @@ fn hundreds_of_calls_over_two_dozen_ids() {
     for id in &ids {
         for pid in processes_in_cgroup(id) {
             if !wait_pid_gone(pid, Duration::from_secs(10)) {
-                problems.push(format!("process {pid} of {id} left"));
+                let rd = |f: &str| fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default().replace('\0', " ");
+                problems.push(format!("process {pid} of {id} left: cmdline {} | stat {} | cgroup {}", rd("cmdline"), rd("stat"), rd("cgroup").replace('\n', " ")));
+                let calls: Vec<String> = phase2.iter().chain(phase1.iter()).filter(|c| c.id() == Some(id.as_str())).map(|c| format!("{} -> {:?} {}", c.show(), c.code, c.stderr.trim())).collect();
+                problems.push(format!("calls on {id}:\n{}", calls.join("\n")));
             }
         }
     }

@@ -80,15 +80,19 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
         }
         Ok(pid)
     })();
-    drop(guard);
     match res {
         Ok(pid) => {
+            drop(guard);
             // The supervisor's copy of the uid lock now holds it for the container's life.
             drop(made.user_lock.take());
             Ok(pid)
         }
         Err(e) => {
+            // Undone under the lock, as `run` does: undo works by path (the job's cgroups,
+            // the state directory), and once the lock is free a delete --force and a new
+            // create of the same id may put another container there.
             made.undo(&opts.root, id);
+            drop(guard);
             Err(e)
         }
     }

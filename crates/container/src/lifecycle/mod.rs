@@ -51,6 +51,12 @@ impl Lock {
         use std::os::fd::AsRawFd;
         self.0.as_raw_fd()
     }
+
+    /// Which directory this lock is on (device, inode): the same id may name another
+    /// container's directory once this one is gone.
+    pub fn dir_ident(&self) -> Option<(u64, u64)> {
+        rustix::fs::fstat(&self.0).ok().map(|st| (st.st_dev, st.st_ino))
+    }
 }
 
 pub(crate) fn lock(root: &Path, id: &str) -> Result<Lock, ContainerError> {

@@ -73,6 +73,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     let _ = job.freeze(false);
     job.destroy()?;
     // The supervisor records "stopped" under the lock before it exits: let it.
+    let ours = guard.dir_ident();
     drop(guard);
     if let Some((pid, start)) = st.hostproc.supervisor {
         // The supervisor wakes when init dies and finds the job empty; it holds the mount
@@ -95,7 +96,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
         hostproc_identity::release(user, None).map_err(|e| ContainerError::invalid("ephemeral user", e.to_string()))?;
     }
     // A concurrent delete of the same id may have finished first: gone is gone.
-    state::remove_dir(root, id).map_err(crate::error::io_err("remove the state directory", state::dir(root, id)))
+    // The state directory goes under its lock again, and only if it is still this
+    // container's: while the lock was free another delete may have removed it and a create
+    // put a new container of the same id in its place.
+    match lock(root, id) {
+        Ok(g) if g.dir_ident() == ours => state::remove_dir(root, id).map_err(crate::error::io_err("remove the state directory", state::dir(root, id))),
+        Ok(_) | Err(ContainerError::NotExist(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The state and its live status (one look at the process), if the container is alive.
