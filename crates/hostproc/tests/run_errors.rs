@@ -68,10 +68,10 @@ fn missing_program_names_it_and_every_directory_searched() {
     for dir in [
         "/usr/local/bin",
         "/usr/bin",
-        "/hpc/bin",
+        "/bin",
+        "/hpc/usr/local/bin",
         "/hpc/usr/bin",
-        "/hpc/sbin",
-        "/hpc/usr/sbin",
+        "/hpc/bin",
     ] {
         assert!(
             out.stderr.contains(dir),
