@@ -305,6 +305,9 @@ impl Job {
             let e = io::Error::new(io::ErrorKind::NotFound, format!("no {} controller", wr.controller));
             return Err((e, PathBuf::from(&wr.file)));
         };
+        // A controller a hybrid host offers in cgroup v2 only (hugetlb here): its v2 file.
+        let v2 = (dir.unified && !wr.unified && !self.is_v2_only()).then(|| wr.as_v2());
+        let wr = v2.as_ref().unwrap_or(wr);
         let mut path = dir.path.join(&wr.file);
         let mut res = write_file(&path, &wr.value);
         for alt in &wr.alternatives {
@@ -571,6 +574,19 @@ fn wait_for(path: &Path, want: &str) {
 fn limit_error(wr: &Write, path: PathBuf, e: &io::Error) -> JobError {
     if e.kind() == io::ErrorKind::NotFound && !path.is_absolute() {
         return JobError::NoController { limit: wr.limit, controller: wr.controller };
+    }
+    // In cgroup v2 a controller the hierarchy offers reaches the job only where each
+    // parent enables it (cgroup.subtree_control); hostproc enables it only in the levels
+    // it makes, and never in the caller's own cgroup.
+    if e.kind() == io::ErrorKind::NotFound && !wr.controller.is_empty() {
+        if let Some(dir) = path.parent() {
+            if let Ok(enabled) = read(&dir.join("cgroup.controllers")) {
+                if !enabled.split_whitespace().any(|c| c == wr.controller) {
+                    let parent = dir.parent().unwrap_or(dir).to_path_buf();
+                    return JobError::NotEnabled { limit: wr.limit, controller: wr.controller, parent };
+                }
+            }
+        }
     }
     JobError::Limit { limit: wr.limit, value: wr.value.clone(), reason: reason(e, &wr.file), path }
 }

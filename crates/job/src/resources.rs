@@ -88,6 +88,21 @@ pub struct Write {
     pub unified: bool,
 }
 
+impl Write {
+    /// The same limit as cgroup v2 names it, for a controller a hybrid host offers in v2
+    /// only (hugetlb; rdma's file is the same in both).
+    pub(crate) fn as_v2(&self) -> Write {
+        let mut out = self.clone();
+        if let Some(size) = self.file.strip_prefix("hugetlb.").and_then(|f| f.strip_suffix(".limit_in_bytes")) {
+            out.file = format!("hugetlb.{size}.max");
+            if self.value == "-1" {
+                out.value = "max".into();
+            }
+        }
+        out
+    }
+}
+
 fn w(controller: &'static str, file: &str, value: impl ToString, limit: &'static str) -> Write {
     Write { controller, file: file.to_owned(), alternatives: Vec::new(), value: value.to_string(), limit, unified: false }
 }
