@@ -178,7 +178,13 @@ impl Job {
     /// deepest one that exists now (a `stat` per hierarchy and missing level).
     pub fn planned(layout: &Layout, cgroups_path: Option<&Path>, id: &str, res: &Resources) -> Result<Job, JobError> {
         let extra = res.optional_controllers();
-        let layout = &layout.with_optional(&extra);
+        let extended;
+        let layout = if extra.is_empty() {
+            layout
+        } else {
+            extended = layout.with_optional(&extra);
+            &extended
+        };
         let placed = layout.place(cgroups_path, id)?;
         let keep_parent = cgroups_path.is_none();
         let absolute = cgroups_path.is_some_and(Path::is_absolute);

@@ -136,9 +136,6 @@ impl Layout {
     /// the limit that needs it is refused before anything is made.
     pub fn with_optional(&self, controllers: &[&str]) -> Layout {
         let mut out = self.clone();
-        if controllers.is_empty() {
-            return out;
-        }
         for o in &self.optional {
             if !o.controllers.iter().any(|c| controllers.contains(&c.as_str())) {
                 continue;
