@@ -171,6 +171,8 @@ fn v2_applies_what_it_has_and_refuses_what_it_has_not() {
     assert_eq!(read(dir.join("hugetlb.2MB.max")), "max");
     assert_eq!(read(dir.join("rdma.max")), "mlx5_0 hca_handle=2");
     assert!(!dir.join("memory.oom_control").exists(), "disableOOMKiller has no v2 file: warned about, not written");
+    let warned = Resources { memory_swappiness: Some(5), ..res.clone() }.v2_unapplied().join("\n");
+    assert!(warned.contains("disableOOMKiller") && warned.contains("swappiness"), "{warned}");
     for (res, field) in [
         (Resources { net_class_id: Some(1), ..Default::default() }, "network.classID"),
         (Resources { net_priorities: vec![("lo".into(), 1)], ..Default::default() }, "network.priorities"),
@@ -257,4 +259,27 @@ fn absolute_paths_get_their_missing_parents_and_only_those_are_removed() {
         }
         drop(t);
     }
+}
+
+/// A hybrid host that offers hugetlb in cgroup v2 only (as this one does): the v2 file is
+/// written where the job's v2 cgroup has the controller, and the field is refused as not
+/// enabled where the caller's cgroup does not pass it down.
+#[test]
+fn hugetlb_offered_only_in_v2_on_a_hybrid_host() {
+    let (t, _) = hybrid(false);
+    fs::write(t.path().join("unified/cgroup.controllers"), "hugetlb\n").unwrap();
+    let proc = "9:pids:/\n8:blkio:/\n5:memory:/\n4:cpuset:/\n3:cpuacct:/\n2:cpu:/\n0::/\n";
+    let layout = Layout::from_proc_cgroup(&CgroupRoot(t.path().to_path_buf()), proc).unwrap();
+    let res = Resources { hugepage_limits: vec![HugepageLimit { page_size: "2MB".into(), limit: -1 }], ..Default::default() };
+    let dir = t.path().join("unified/hostproc/h1");
+    touch(&dir, &["cgroup.procs", "hugetlb.2MB.max"]);
+    fs::write(dir.join("cgroup.controllers"), "hugetlb\n").unwrap();
+    Job::create(&layout, None, "h1", &res).unwrap();
+    assert_eq!(read(dir.join("hugetlb.2MB.max")), "max", "the v2 file and value");
+    // Real cgroupfs gives every cgroup its cgroup.controllers: here an empty one.
+    touch(&t.path().join("unified/hostproc/h2"), &["cgroup.procs", "cgroup.controllers"]);
+    let err = Job::create(&layout, None, "h2", &res).unwrap_err();
+    assert!(matches!(err, JobError::NotEnabled { controller: "hugetlb", .. }), "{err}");
+    assert!(err.to_string().contains("linux.resources.hugepageLimits") && err.to_string().contains("subtree_control"), "{err}");
+    assert!(!t.path().join("cpu/hostproc/h2").exists(), "undone");
 }
