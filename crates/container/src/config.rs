@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use hostproc_identity::Identity;
-use hostproc_job::{Resources, ThrottleDevice, WeightDevice};
+use hostproc_job::{HugepageLimit, Rdma, Resources, ThrottleDevice, WeightDevice};
 use hostproc_storage::Plan;
 use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
 
@@ -277,19 +277,40 @@ fn rlimit_resource(name: &str) -> Option<(&'static str, i32)> {
     RLIMITS.iter().position(|n| *n == name).map(|i| (RLIMITS[i], i as i32))
 }
 
-/// linux.resources (oci-spec) to the job's limits.
+/// linux.resources (oci-spec) to the job's limits. Every field is taken over (the job
+/// applies it or refuses it, by the host's hierarchies) or warned about here: the
+/// deprecated kernel memory limits, and the device rules a HostProcess container does
+/// not have (docs/cli.md, field by field).
 pub fn convert_resources(r: &LinuxResources) -> Resources {
     let mut out = Resources::default();
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        // containerd sends a deny-all list for every container: a warning, not an error.
+        tracing::warn!("linux.resources.devices is not applied: a HostProcess container reaches the host's devices (no device cgroup rules)");
+    }
     if let Some(m) = r.memory() {
         out.memory_limit = m.limit();
         out.memory_reservation = m.reservation();
         out.memory_swap = m.swap();
         out.memory_swappiness = m.swappiness();
+        out.memory_disable_oom_killer = m.disable_oom_killer();
+        out.memory_use_hierarchy = m.use_hierarchy();
+        out.memory_check_before_update = m.check_before_update();
+        // As runc: deprecated, ignored with a warning (kernels since 5.16 and 6.2 lack them).
+        if m.kernel().is_some() {
+            tracing::warn!("linux.resources.memory.kernel is deprecated and not applied: kernel memory limits are ignored (as runc does)");
+        }
+        if m.kernel_tcp().is_some() {
+            tracing::warn!("linux.resources.memory.kernelTCP is deprecated and not applied: kernel TCP memory limits are ignored (as runc does)");
+        }
     }
     if let Some(c) = r.cpu() {
         out.cpu_shares = c.shares();
         out.cpu_quota = c.quota();
         out.cpu_period = c.period();
+        out.cpu_burst = c.burst();
+        out.cpu_idle = c.idle();
+        out.cpu_realtime_runtime = c.realtime_runtime();
+        out.cpu_realtime_period = c.realtime_period();
         out.cpu_cpus = c.cpus().clone().filter(|s| !s.is_empty());
         out.cpu_mems = c.mems().clone().filter(|s| !s.is_empty());
     }
@@ -298,9 +319,13 @@ pub fn convert_resources(r: &LinuxResources) -> Resources {
     }
     if let Some(b) = r.block_io() {
         out.blkio_weight = b.weight();
+        out.blkio_leaf_weight = b.leaf_weight();
         for d in b.weight_device().iter().flatten() {
             if let Some(w) = d.weight() {
                 out.blkio_weight_device.push(WeightDevice { major: d.major(), minor: d.minor(), weight: w });
+            }
+            if let Some(w) = d.leaf_weight() {
+                out.blkio_leaf_weight_device.push(WeightDevice { major: d.major(), minor: d.minor(), weight: w });
             }
         }
         let conv = |l: &Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>| -> Vec<ThrottleDevice> {
@@ -310,6 +335,14 @@ pub fn convert_resources(r: &LinuxResources) -> Resources {
         out.throttle_write_bps = conv(b.throttle_write_bps_device());
         out.throttle_read_iops = conv(b.throttle_read_iops_device());
         out.throttle_write_iops = conv(b.throttle_write_iops_device());
+    }
+    out.hugepage_limits = r.hugepage_limits().iter().flatten().map(|h| HugepageLimit { page_size: h.page_size().clone(), limit: h.limit() }).collect();
+    if let Some(n) = r.network() {
+        out.net_class_id = n.class_id();
+        out.net_priorities = n.priorities().iter().flatten().map(|p| (p.name().clone(), p.priority())).collect();
+    }
+    if let Some(rdma) = r.rdma() {
+        out.rdma = rdma.iter().map(|(k, v)| (k.clone(), Rdma { hca_handles: v.hca_handles(), hca_objects: v.hca_objects() })).collect();
     }
     if let Some(u) = r.unified() {
         out.unified = u.iter().map(|(k, v)| (k.clone(), v.clone())).collect();

@@ -150,7 +150,7 @@ pub(crate) fn release_storage(points: Option<SharedPoints>, record: &Record) {
 /// The first state of a container, naming everything about to be made, and where its
 /// storage will be.
 pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, ContainerError> {
-    let planned = Job::planned(layout, cfg.cgroups_path.as_deref(), &cfg.id)?;
+    let planned = Job::planned(layout, cfg.cgroups_path.as_deref(), &cfg.id, &cfg.resources)?;
     let record = match cfg.storage.mode {
         Mode::Host => HostMounts::record(&cfg.storage),
         Mode::Bind => Record { shared_points: cfg.storage.shared_points().into_iter().map(|(p, _)| p).collect(), ..Default::default() },
