@@ -123,8 +123,7 @@ fn source_mount(info: &str, path: &Path) -> Option<(PathBuf, bool)> {
     let line = info.lines().find(|l| l.split(' ').next() == Some(id.as_str()))?;
     let fields: Vec<&str> = line.split(' ').collect();
     let mount_point = PathBuf::from(unescape(fields.get(4)?));
-    let optional = fields.iter().skip(6).take_while(|f| **f != "-");
-    let shared = optional.clone().any(|f| f.starts_with("shared:"));
+    let shared = fields.iter().skip(6).take_while(|f| **f != "-").any(|f| f.starts_with("shared:"));
     Some((mount_point, shared))
 }
 
