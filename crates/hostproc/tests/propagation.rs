@@ -230,20 +230,21 @@ fn host_mode_volume_propagation() {
 #[test]
 fn rshared_volume_on_a_private_mount_is_warned_about() {
     let root = Root::new();
-    let src = tempdir();
-    let dest = tempdir();
+    let (src, src2) = (tempdir(), tempdir());
+    let (dest, dest2) = (tempdir(), tempdir());
     let mut b = Bundle::new();
-    b.bind(src.path(), dest.path().to_str().unwrap(), &["rshared"]).sh("exit 0");
+    b.bind(src.path(), dest.path().to_str().unwrap(), &["rshared"])
+        .bind(src2.path(), dest2.path().to_str().unwrap(), &["rslave"])
+        .sh("exit 0");
     let id = unique_id("propwarn");
     let out = run(&root, &b, &id);
     out.assert_code(0);
-    let want = format!("mount {} (rshared)", dest.path().display());
-    assert!(
-        out.stderr.contains(&want) && out.stderr.contains("not a shared mount") && out.stderr.contains("--make-rshared"),
-        "no warning naming {want:?} and the fix:\n{}",
-        out.dump()
-    );
-    cleanup_check(&root, &b, &id, &[src.path(), dest.path()]);
+    for (dest, opt) in [(&dest, "rshared"), (&dest2, "rslave")] {
+        let want = format!("mount {} ({opt}): its source", dest.path().display());
+        let line = out.stderr.lines().find(|l| l.contains(&want)).unwrap_or_else(|| panic!("no warning naming {want:?}:\n{}", out.dump()));
+        assert!(line.contains("not a shared mount") && line.contains("--make-rshared"), "no fix in the warning: {line}");
+    }
+    cleanup_check(&root, &b, &id, &[src.path(), dest.path(), src2.path(), dest2.path()]);
 }
 
 /// An unknown rootfsPropagation is refused, naming the field; nothing is left.

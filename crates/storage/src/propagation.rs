@@ -94,8 +94,9 @@ impl Plan {
         let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
         for m in self.mounts.iter() {
             let Some(p) = m.propagation.filter(|p| p.tied()) else { continue };
-            let Some((mount_point, shared)) = source_mount(&info, &m.source) else { continue };
-            if shared {
+            let Some((mount_point, shared, slave)) = source_mount(&info, &m.source) else { continue };
+            // A slave source still passes on what its master receives (containerd accepts it too).
+            if shared || (slave && p.kind == PropagationKind::Slave) {
                 continue;
             }
             let (opt, lost) = match p.kind {
@@ -116,15 +117,18 @@ impl Plan {
     }
 }
 
-/// The mount point of the host mount holding `path`, and whether that mount is shared.
-fn source_mount(info: &str, path: &Path) -> Option<(PathBuf, bool)> {
+/// The mount point of the host mount holding `path`, and whether that mount is shared, and
+/// a slave.
+fn source_mount(info: &str, path: &Path) -> Option<(PathBuf, bool, bool)> {
     let st = rustix::fs::statx(rustix::fs::CWD, path, rustix::fs::AtFlags::empty(), rustix::fs::StatxFlags::MNT_ID).ok()?;
     let id = st.stx_mnt_id.to_string();
     let line = info.lines().find(|l| l.split(' ').next() == Some(id.as_str()))?;
     let fields: Vec<&str> = line.split(' ').collect();
     let mount_point = PathBuf::from(unescape(fields.get(4)?));
-    let shared = fields.iter().skip(6).take_while(|f| **f != "-").any(|f| f.starts_with("shared:"));
-    Some((mount_point, shared))
+    let optional = || fields.iter().skip(6).take_while(|f| **f != "-");
+    let shared = optional().any(|f| f.starts_with("shared:"));
+    let slave = optional().any(|f| f.starts_with("master:"));
+    Some((mount_point, shared, slave))
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
