@@ -178,7 +178,8 @@ impl Config {
                 m.options().clone().unwrap_or_default(),
             )
         });
-        let storage = Plan::new(options.mode, rootfs, root.readonly().unwrap_or(false), &options.location, mounts, bundle)?;
+        let storage = Plan::new(options.mode, rootfs, root.readonly().unwrap_or(false), &options.location, mounts, bundle)?
+            .with_root_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
 
         let mut resources = linux.and_then(|l| l.resources().as_ref()).map(convert_resources).unwrap_or_default();
         options.apply_to(&mut resources, host_cpus);

@@ -4,7 +4,7 @@ pub fn exec() -> super::Result {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.3.0",
         "hooks": [],
-        "mountOptions": ["bind", "rbind", "ro", "rw"],
+        "mountOptions": ["bind", "rbind", "ro", "rw", "shared", "rshared", "slave", "rslave", "private", "rprivate", "unbindable", "runbindable"],
         "linux": {
             "namespaces": [],
             "capabilities": caps::all().iter().map(|c| c.to_string()).collect::<Vec<_>>(),
