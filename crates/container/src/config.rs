@@ -262,10 +262,23 @@ fn check_host_net(path: Option<&Path>) -> Result<(), ContainerError> {
     let ours = std::fs::metadata("/proc/self/ns/net").map_err(crate::error::io_err("stat", "/proc/self/ns/net"))?;
     let theirs = std::fs::metadata(path).map_err(crate::error::io_err("stat the network namespace", path))?;
     use std::os::unix::fs::MetadataExt;
-    if (ours.dev(), ours.ino()) != (theirs.dev(), theirs.ino()) {
-        return Err(ContainerError::invalid(field, format!("{} is not the host's network namespace; HostProcess containers share the host network: remove the network entry", path.display())));
+    if (ours.dev(), ours.ino()) == (theirs.dev(), theirs.ino()) {
+        return Ok(());
     }
-    Ok(())
+    // Refused either way; the kind, asked only now, makes the message say what is wrong.
+    // (nsfs files are regular files: anything else, a fifo say, is not opened.)
+    use rustix::fs::{Mode, OFlags};
+    let kind = theirs
+        .is_file()
+        .then(|| rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty()).ok())
+        .flatten()
+        .and_then(|fd| hostproc_sys::namespace_kind(std::os::fd::AsFd::as_fd(&fd)).ok());
+    let why = match kind {
+        Some("network") => "is not the host's network namespace".to_owned(),
+        Some(other) => format!("is not a network namespace (it is a {other} namespace)"),
+        None => "is not a namespace file".to_owned(),
+    };
+    Err(ContainerError::invalid(field, format!("{} {why}; HostProcess containers share the host network: remove the network entry", path.display())))
 }
 
 /// A process.rlimits type by its name, with its Linux resource number (stable kernel ABI).
