@@ -159,6 +159,19 @@ impl Config {
             if l.mount_label().as_ref().is_some_and(|m| !m.is_empty()) {
                 tracing::warn!("linux.mountLabel is not applied: HostProcess containers use the host's labels");
             }
+            // containerd sets both for every container: worth saying once, nothing to fix.
+            let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+            let paths: Vec<&str> = [("linux.readonlyPaths", set(l.readonly_paths())), ("linux.maskedPaths", set(l.masked_paths()))]
+                .into_iter()
+                .filter_map(|(name, on)| on.then_some(name))
+                .collect();
+            if !paths.is_empty() {
+                tracing::warn!(
+                    "{} {} not applied: a HostProcess container sees the host's filesystem as the host does (container runtimes set these paths for every container; nothing needs changing)",
+                    paths.join(" and "),
+                    if paths.len() == 1 { "is" } else { "are" }
+                );
+            }
         }
         if let Some(p) = spec.process() {
             if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) || p.selinux_label().as_ref().is_some_and(|a| !a.is_empty()) {
