@@ -216,7 +216,24 @@ impl Config {
                 }
             }
         } else {
-            Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask())
+            let mut id = Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask());
+            // The host account's groups, not those containerd read from the image.
+            let fixed = hostproc_identity::host_groups(&mut id, &storage.rootfs).map_err(|e| ContainerError::invalid("process.user.additionalGids", e.to_string()))?;
+            if let Some(f) = fixed.as_ref().filter(|f| !f.added.is_empty()) {
+                tracing::debug!("process.user.additionalGids: the host account's groups {:?} added", f.added);
+            }
+            if let Some(f) = fixed.filter(|f| !f.dropped.is_empty()) {
+                let each: Vec<String> = f
+                    .dropped
+                    .iter()
+                    .map(|(gid, image, host)| format!("{gid} (the image's {image}; {} on this host)", host.as_deref().unwrap_or("no group")))
+                    .collect();
+                tracing::warn!(
+                    "process.user.additionalGids: dropped {}: containerd took them from the image's /etc/group, and a HostProcess payload runs as a host account, with the host's groups",
+                    each.join(", ")
+                );
+            }
+            id
         };
         let process = ProcessConfig::resolve(p, storage.sandbox(), || identity.home())?;
         Ok(Config {
