@@ -269,12 +269,11 @@ fn groups_containerd_took_from_the_image_give_way_to_the_host_accounts() {
     image(&b2, true);
     b2.user(uid, 65534, &spec_gids, None).sh("sleep 100");
     let id2 = unique_id("imggroupsexec");
-    b2.write();
-    let mut cmd = command(&root);
-    cmd.arg("run").arg("--detach").arg("--bundle").arg(b2.path()).arg(&id2).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    execute(cmd).assert_code(0);
-    let out = hostproc(&root, &["exec", &id2, "/bin/sh", "-c", "echo groups=$(id -G)"]);
-    hostproc(&root, &["delete", "--force", &id2]).assert_code(0);
+    // Through files: the detached payload keeps its stdio open.
+    let c = common::lc::Ctr::new(&root, &id2);
+    c.run_detached(&b2, &[]).assert_code(0);
+    let out = c.exec(&[], &["/bin/sh", "-c", "echo groups=$(id -G)"]);
+    c.delete_force().assert_code(0);
     out.assert_code(0);
     assert_eq!(id_groups(&out), sorted(vec![65534, 4, 4242, gb_gid]), "{}", out.dump());
     cleanup_check(&root, &b2, &id2, &[]);

@@ -5,7 +5,9 @@
 mod common;
 
 use std::fs;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use common::lc::*;
 use common::*;
@@ -156,10 +158,18 @@ fn a_missing_working_directory_goes_with_create_start_delete_and_with_delete_for
     b.cwd(top.0.join("p/q").to_str().unwrap()).sh("sleep 100");
     let id = unique_id("cwdcrash");
     b.write();
-    let mut cmd = command(&root);
-    cmd.env("HOSTPROC_CRASH_AT", "after-init").arg("create").arg("--bundle").arg(b.path()).arg(&id);
-    let out = execute(cmd);
-    assert_eq!(out.signal, Some(9), "hostproc should have died at the crash point:\n{}", out.dump());
+    // stdio to /dev/null: the held init would keep a pipe open.
+    let status = command(&root)
+        .env("HOSTPROC_CRASH_AT", "after-init")
+        .arg("create")
+        .arg("--bundle")
+        .arg(b.path())
+        .arg(&id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(9), "hostproc should have died at the crash point: {status:?}");
     assert!(top.0.join("p/q").is_dir(), "made before the crash");
     hostproc(&root, &["delete", "--force", &id]).assert_code(0);
     assert!(!top.0.exists(), "{} left after delete --force", top.0.display());
