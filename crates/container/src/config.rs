@@ -217,22 +217,7 @@ impl Config {
             }
         } else {
             let mut id = Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask());
-            // The host account's groups, not those containerd read from the image.
-            let fixed = hostproc_identity::host_groups(&mut id, &storage.rootfs).map_err(|e| ContainerError::invalid("process.user.additionalGids", e.to_string()))?;
-            if let Some(f) = fixed.as_ref().filter(|f| !f.added.is_empty()) {
-                tracing::debug!("process.user.additionalGids: the host account's groups {:?} added", f.added);
-            }
-            if let Some(f) = fixed.filter(|f| !f.dropped.is_empty()) {
-                let each: Vec<String> = f
-                    .dropped
-                    .iter()
-                    .map(|(gid, image, host)| format!("{gid} (the image's {image}; {} on this host)", host.as_deref().unwrap_or("no group")))
-                    .collect();
-                tracing::warn!(
-                    "process.user.additionalGids: dropped {}: containerd took them from the image's /etc/group, and a HostProcess payload runs as a host account, with the host's groups",
-                    each.join(", ")
-                );
-            }
+            host_groups(&mut id, &storage.rootfs)?;
             id
         };
         let process = ProcessConfig::resolve(p, storage.sandbox(), || identity.home())?;
@@ -249,6 +234,28 @@ impl Config {
             process,
         })
     }
+}
+
+/// process.user as containerd wrote it gets the host account's groups, not those containerd
+/// read from the image's /etc/group (docs/identity.md), said once when any is dropped.
+pub fn host_groups(id: &mut Identity, rootfs: &Path) -> Result<(), ContainerError> {
+    let fixed = hostproc_identity::host_groups(id, rootfs).map_err(|e| ContainerError::invalid("process.user.additionalGids", e.to_string()))?;
+    let Some(f) = fixed else { return Ok(()) };
+    if !f.added.is_empty() {
+        tracing::debug!("process.user.additionalGids: the host account's groups {:?} added", f.added);
+    }
+    if !f.dropped.is_empty() {
+        let each: Vec<String> = f
+            .dropped
+            .iter()
+            .map(|(gid, image, host)| format!("{gid} (the image's {image}; {} on this host)", host.as_deref().unwrap_or("no group")))
+            .collect();
+        tracing::warn!(
+            "process.user.additionalGids: dropped {}: containerd took them from the image's /etc/group, and a HostProcess payload runs as a host account, with the host's groups",
+            each.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// (uid_t)-1 means "leave unchanged" to setresuid/setresgid: as a user it would run the

@@ -6,6 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
+use serde_json::json;
 
 const NAME: &str = "hostproc.io/run-as-user-name";
 
@@ -273,9 +274,22 @@ fn groups_containerd_took_from_the_image_give_way_to_the_host_accounts() {
     let c = common::lc::Ctr::new(&root, &id2);
     c.run_detached(&b2, &[]).assert_code(0);
     let out = c.exec(&[], &["/bin/sh", "-c", "echo groups=$(id -G)"]);
+    // containerd's exec (kubectl exec, ExecSync) sends a copy of the container's process,
+    // process.user and all.
+    let pj = c.scratch().join("process.json");
+    let process = json!({
+        "user": { "uid": uid, "gid": 65534, "additionalGids": spec_gids },
+        "args": ["/bin/sh", "-c", "echo groups=$(id -G)"],
+        "env": ["PATH=/usr/bin:/bin"],
+        "cwd": "/"
+    });
+    std::fs::write(&pj, process.to_string()).unwrap();
+    let out_pj = c.exec(&["--process", pj.to_str().unwrap()], &[]);
     c.delete_force().assert_code(0);
     out.assert_code(0);
     assert_eq!(id_groups(&out), sorted(vec![65534, 4, 4242, gb_gid]), "{}", out.dump());
+    out_pj.assert_code(0);
+    assert_eq!(id_groups(&out_pj), sorted(vec![65534, 4, 4242, gb_gid]), "exec --process:\n{}", out_pj.dump());
     cleanup_check(&root, &b2, &id2, &[]);
 
     // Without an /etc/group in the rootfs, the spec's groups are applied as given.
