@@ -175,3 +175,37 @@ fn a_missing_working_directory_goes_with_create_start_delete_and_with_delete_for
     assert!(!top.0.exists(), "{} left after delete --force", top.0.display());
     cleanup_check(&root, &b, &id, &[]);
 }
+
+#[test]
+fn a_working_directory_another_container_works_in_stays() {
+    let top = TmpTree::new("cwdshared");
+    let cwd = top.0.join("shared");
+    let root = Root::new();
+    // The first makes the directory and keeps running.
+    let mut first = Bundle::new();
+    first.cwd(cwd.to_str().unwrap()).sh("echo ready; sleep 100");
+    let c1 = Ctr::new(&root, &unique_id("cwdfirst"));
+    c1.run_detached(&first, &[]).assert_code(0);
+    c1.expect_out("ready", TIMEOUT);
+    // The second finds it made (nothing recorded) and leaves it.
+    let mut second = Bundle::new();
+    second.cwd(cwd.to_str().unwrap()).sh("echo pwd=$(pwd)");
+    let id2 = unique_id("cwdsecond");
+    run(&root, &second, &id2).assert_code(0);
+    assert!(cwd.is_dir(), "the second container took the first's working directory");
+    cleanup_check(&root, &second, &id2, &[]);
+
+    // The maker ends while another container works there: the directory stays.
+    let mut third = Bundle::new();
+    third.cwd(cwd.to_str().unwrap()).sh("echo ready; sleep 100");
+    let c3 = Ctr::new(&root, &unique_id("cwdthird"));
+    c3.run_detached(&third, &[]).assert_code(0);
+    c3.expect_out("ready", TIMEOUT);
+    c1.kill("KILL").assert_code(0);
+    assert!(c1.wait_status("stopped", TIMEOUT));
+    c1.delete().assert_code(0);
+    assert!(cwd.is_dir(), "removed while another container works in it");
+    c3.delete_force().assert_code(0);
+    cleanup_check(&root, &first, &c1.id, &[]);
+    cleanup_check(&root, &third, &c3.id, &[]);
+}

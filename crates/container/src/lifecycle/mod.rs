@@ -153,16 +153,36 @@ pub(crate) fn release_storage(points: Option<SharedPoints>, record: &Record) {
 }
 
 /// Removes the directories made for the working directory, deepest first, each only while
-/// it is empty (what the payload left there stays, with the directories above it).
+/// it is empty (what the payload left there stays, with the directories above it) and no
+/// process works in it (another container may have found it made and be running there).
 /// Idempotent: gone already is fine.
 pub(crate) fn remove_made_dirs(dirs: &[PathBuf]) {
+    if dirs.is_empty() {
+        return;
+    }
+    let in_use = process_cwds();
     for d in dirs.iter().rev() {
+        if in_use.iter().any(|c| c.starts_with(d)) {
+            tracing::info!(path = %d.display(), "working directory left in place: a process works in it");
+            continue;
+        }
         match std::fs::remove_dir(d) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::info!(path = %d.display(), "working directory left in place: {e}"),
         }
     }
+}
+
+/// The working directory of every process this one may look at (teardown only).
+fn process_cwds() -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    rd.filter_map(|e| {
+        let e = e.ok()?;
+        e.file_name().to_str()?.parse::<u32>().ok()?;
+        std::fs::read_link(e.path().join("cwd")).ok()
+    })
+    .collect()
 }
 
 /// The first state of a container, naming everything about to be made, and where its
