@@ -159,6 +159,19 @@ impl Config {
             if l.mount_label().as_ref().is_some_and(|m| !m.is_empty()) {
                 tracing::warn!("linux.mountLabel is not applied: HostProcess containers use the host's labels");
             }
+            // containerd sets both for every container: worth saying once, nothing to fix.
+            let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+            let paths: Vec<&str> = [("linux.readonlyPaths", set(l.readonly_paths())), ("linux.maskedPaths", set(l.masked_paths()))]
+                .into_iter()
+                .filter_map(|(name, on)| on.then_some(name))
+                .collect();
+            if !paths.is_empty() {
+                tracing::warn!(
+                    "{} {} not applied: a HostProcess container sees the host's filesystem as the host does (container runtimes set these paths for every container; nothing needs changing)",
+                    paths.join(" and "),
+                    if paths.len() == 1 { "is" } else { "are" }
+                );
+            }
         }
         if let Some(p) = spec.process() {
             if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) || p.selinux_label().as_ref().is_some_and(|a| !a.is_empty()) {
@@ -204,7 +217,9 @@ impl Config {
                 }
             }
         } else {
-            Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask())
+            let mut id = Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask());
+            host_groups(&mut id, &storage.rootfs)?;
+            id
         };
         let process = ProcessConfig::resolve(p, storage.sandbox(), || identity.home())?;
         Ok(Config {
@@ -220,6 +235,28 @@ impl Config {
             process,
         })
     }
+}
+
+/// process.user as containerd wrote it gets the host account's groups, not those containerd
+/// read from the image's /etc/group (docs/identity.md), said once when any is dropped.
+pub fn host_groups(id: &mut Identity, rootfs: &Path) -> Result<(), ContainerError> {
+    let fixed = hostproc_identity::host_groups(id, rootfs).map_err(|e| ContainerError::invalid("process.user.additionalGids", e.to_string()))?;
+    let Some(f) = fixed else { return Ok(()) };
+    if !f.added.is_empty() {
+        tracing::debug!("process.user.additionalGids: the host account's groups {:?} added", f.added);
+    }
+    if !f.dropped.is_empty() {
+        let each: Vec<String> = f
+            .dropped
+            .iter()
+            .map(|(gid, image, host)| format!("{gid} (the image's {image}; {} on this host)", host.as_deref().unwrap_or("no group")))
+            .collect();
+        tracing::warn!(
+            "process.user.additionalGids: dropped {}: containerd took them from the image's /etc/group, and a HostProcess payload runs as a host account, with the host's groups",
+            each.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// (uid_t)-1 means "leave unchanged" to setresuid/setresgid: as a user it would run the
@@ -263,10 +300,23 @@ fn check_host_net(path: Option<&Path>) -> Result<(), ContainerError> {
     let ours = std::fs::metadata("/proc/self/ns/net").map_err(crate::error::io_err("stat", "/proc/self/ns/net"))?;
     let theirs = std::fs::metadata(path).map_err(crate::error::io_err("stat the network namespace", path))?;
     use std::os::unix::fs::MetadataExt;
-    if (ours.dev(), ours.ino()) != (theirs.dev(), theirs.ino()) {
-        return Err(ContainerError::invalid(field, format!("{} is not the host's network namespace; HostProcess containers share the host network: remove the network entry", path.display())));
+    if (ours.dev(), ours.ino()) == (theirs.dev(), theirs.ino()) {
+        return Ok(());
     }
-    Ok(())
+    // Refused either way; the kind, asked only now, makes the message say what is wrong.
+    // (nsfs files are regular files: anything else, a fifo say, is not opened.)
+    use rustix::fs::{Mode, OFlags};
+    let kind = theirs
+        .is_file()
+        .then(|| rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty()).ok())
+        .flatten()
+        .and_then(|fd| hostproc_sys::namespace_kind(std::os::fd::AsFd::as_fd(&fd)).ok());
+    let why = match kind {
+        Some("network") => "is not the host's network namespace".to_owned(),
+        Some(other) => format!("is not a network namespace (it is a {other} namespace)"),
+        None => "is not a namespace file".to_owned(),
+    };
+    Err(ContainerError::invalid(field, format!("{} {why}; HostProcess containers share the host network: remove the network entry", path.display())))
 }
 
 /// A process.rlimits type by its name, with its Linux resource number (stable kernel ABI).

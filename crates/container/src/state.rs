@@ -63,6 +63,10 @@ pub struct Internal {
     /// The process that stops the job when init exits (create/start), as (pid, start time).
     #[serde(default)]
     pub supervisor: Option<(i32, u64)>,
+    /// Directories made for a missing working directory (process.cwd), parents first, as
+    /// the host sees them: recorded before they are made, removed at teardown while empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub made_dirs: Vec<PathBuf>,
 }
 
 /// runc's state JSON, plus hostproc's own part under `hostproc`.
