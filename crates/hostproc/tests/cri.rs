@@ -56,7 +56,7 @@ use common::containerd::{
     assert_in_job, cgroup_dirs_named, cmdline, mountinfo_lines_with, read_pid, Containerd, POLL,
 };
 use common::lc::{is_rfc3339, wait_until_every};
-use common::{own_cgroup_dir, own_ns, Live, ProcId};
+use common::{own_cgroup_dir, own_ns, processes_in_cgroup, Live, ProcId};
 
 /// The CRI's containerd namespace.
 const NAMESPACE: &str = "k8s.io";
@@ -228,7 +228,7 @@ fn cri_runs_hostprocess_pods() {
     let cri = Cri::connect(&cd.sock);
     let diag = |id: &str| cd.diagnostics(Some(id));
 
-    let v = cri.wait_version(Duration::from_secs(30)).unwrap_or_else(|e| {
+    let v = cri.wait_version(Duration::from_secs(60)).unwrap_or_else(|e| {
         panic!("CRI Version: {e}\n{}", cd.log_tail(60))
     });
     assert_eq!(v.runtime_name, "containerd", "{v:?}");
@@ -381,10 +381,20 @@ fn cri_runs_hostprocess_pods() {
     }))
     .unwrap_or_else(|e| panic!("UpdateContainerResources: {e}\n{}", diag(&ctr)));
     let mem_dir = own_cgroup_dir("memory").join(&job);
-    assert_eq!(read_trim(&mem_dir.join("memory.limit_in_bytes")), limit.to_string(), "{}", mem_dir.display());
     let cpu_dir = own_cgroup_dir("cpu").join(&job);
-    assert_eq!(read_trim(&cpu_dir.join("cpu.cfs_quota_us")), "50000", "{}", cpu_dir.display());
-    assert_eq!(read_trim(&cpu_dir.join("cpu.shares")), "512", "{}", cpu_dir.display());
+    let expected: &[(&Path, &str, String)] = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        // cgroup v2 only (own_cgroup_dir gives the unified hierarchy).
+        &[(&mem_dir, "memory.max", limit.to_string()), (&cpu_dir, "cpu.max", "50000 100000".into())]
+    } else {
+        &[
+            (&mem_dir, "memory.limit_in_bytes", limit.to_string()),
+            (&cpu_dir, "cpu.cfs_quota_us", "50000".into()),
+            (&cpu_dir, "cpu.shares", "512".into()),
+        ]
+    };
+    for (dir, file, value) in expected {
+        assert_eq!(&read_trim(&dir.join(file)), value, "UpdateContainerResources: {}", dir.join(file).display());
+    }
     step("ContainerStats, UpdateContainerResources");
 
     // --- logs ---
@@ -467,6 +477,8 @@ fn cri_runs_hostprocess_pods() {
     let cs = call!(cri, runtime.list_containers(ListContainersRequest { filter: None })).unwrap();
     assert!(cs.containers.is_empty(), "containers left: {:?}", cs.containers);
     assert!(cgroup_dirs_named(&parent).is_empty(), "the cgroup parent is left: {:?}", cgroup_dirs_named(&parent));
+    let procs = processes_in_cgroup(&parent);
+    assert!(procs.is_empty(), "processes left in the pod's cgroups: {:?}", procs.iter().map(|&p| (p, cmdline(p))).collect::<Vec<_>>());
     assert!(cd.state_entries().is_empty(), "hostproc's state left: {:?}", cd.state_entries());
     assert!(cd.our_shims().is_empty(), "shims left: {:?}", cd.our_shims());
     let dir = cd.dir.display().to_string();
