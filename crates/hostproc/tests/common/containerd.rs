@@ -83,7 +83,10 @@ pub fn join_cgroup(base: &str, rel: &str) -> String {
 pub fn assert_in_job(payload_cgroups: &str, rel: &str, context: &str) {
     let own = own_cgroups();
     let theirs = parse_cgroups(payload_cgroups);
-    assert!(!theirs.is_empty(), "{context}: no /proc/self/cgroup printed");
+    assert!(
+        !theirs.is_empty(),
+        "{context}: no /proc/self/cgroup printed"
+    );
     let mut in_job = 0;
     for (ctrl, path) in &theirs {
         let Some((_, mine)) = own.iter().find(|(c, _)| c == ctrl) else {
@@ -97,7 +100,10 @@ pub fn assert_in_job(payload_cgroups: &str, rel: &str, context: &str) {
         if ctrl == "freezer" && theirs.iter().any(|(c, _)| c.is_empty()) {
             // Beside a v2 hierarchy the job freezes through cgroup.freeze: the v1 freezer
             // is left as the caller has it.
-            assert_eq!(path, mine, "{context}: the v1 freezer was joined beside a v2 hierarchy\n{payload_cgroups}");
+            assert_eq!(
+                path, mine,
+                "{context}: the v1 freezer was joined beside a v2 hierarchy\n{payload_cgroups}"
+            );
             continue;
         }
         let expected = join_cgroup(mine, rel);
@@ -108,7 +114,10 @@ pub fn assert_in_job(payload_cgroups: &str, rel: &str, context: &str) {
         );
         in_job += 1;
     }
-    assert!(in_job > 0, "{context}: no hierarchy compared:\n{payload_cgroups}");
+    assert!(
+        in_job > 0,
+        "{context}: no hierarchy compared:\n{payload_cgroups}"
+    );
 }
 
 /// Every directory named `name` below /sys/fs/cgroup (following no symlinks), in every
@@ -236,7 +245,11 @@ impl Containerd {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         let sock = dir.join("containerd.sock");
         let d = dir.display();
-        let disable_cri = if cri.is_none() { "\n  \"io.containerd.grpc.v1.cri\"," } else { "" };
+        let disable_cri = if cri.is_none() {
+            "\n  \"io.containerd.grpc.v1.cri\","
+        } else {
+            ""
+        };
         let mut config = format!(
             r#"version = 2
 root = "{d}/root"
@@ -437,7 +450,9 @@ disabled_plugins = [{disable_cri}
     /// Builds the test image with `make-image.sh` (with `entrypoint` as its command if
     /// given) and imports it into our namespace as `reference`.
     pub fn import_image(&self, reference: &str, entrypoint: Option<&str>) {
-        let archive = self.dir.join(format!("image-{}.tar", reference.replace(['/', ':'], "_")));
+        let archive = self
+            .dir
+            .join(format!("image-{}.tar", reference.replace(['/', ':'], "_")));
         let mut c = Command::new("/bin/sh");
         c.stdin(Stdio::null()).arg(MAKE_IMAGE);
         if let Some(e) = entrypoint {

@@ -3,7 +3,6 @@
 //! blocking CRI client (k8s-cri's runtime.v1, which containerd 1.6 serves) over the unix
 //! socket, as the kubelet talks to it.
 
-use std::collections::HashMap;
 use std::fs;
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
@@ -105,7 +104,12 @@ pub struct CniCache(Vec<PathBuf>);
 impl CniCache {
     pub fn note() -> CniCache {
         let dirs = ["/var/lib/cni/results", "/var/lib/cni"];
-        CniCache(dirs.iter().map(PathBuf::from).filter(|p| !p.exists()).collect())
+        CniCache(
+            dirs.iter()
+                .map(PathBuf::from)
+                .filter(|p| !p.exists())
+                .collect(),
+        )
     }
 }
 
@@ -175,7 +179,9 @@ impl Cri {
         let end = Instant::now() + timeout;
         loop {
             let mut c = self.runtime.clone();
-            let r = self.block(c.version(VersionRequest { version: "v1".into() }));
+            let r = self.block(c.version(VersionRequest {
+                version: "v1".into(),
+            }));
             if r.is_ok() || Instant::now() >= end {
                 return r;
             }
@@ -190,7 +196,10 @@ impl Cri {
         loop {
             let mut c = self.images.clone();
             let r = self.block(c.image_status(ImageStatusRequest {
-                image: Some(ImageSpec { image: image.into(), ..Default::default() }),
+                image: Some(ImageSpec {
+                    image: image.into(),
+                    ..Default::default()
+                }),
                 verbose: false,
             }));
             if r.is_ok_and(|s| s.image.is_some()) {
@@ -202,9 +211,4 @@ impl Cri {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-/// `key=value` pairs as a protobuf map.
-pub fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
