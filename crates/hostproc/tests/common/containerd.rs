@@ -220,9 +220,64 @@ pub struct Containerd {
     /// The containerd namespace the test works in (`ctr --namespace`; the CRI's is k8s.io).
     namespace: String,
     child: Option<Child>,
-    /// Whether /run/containerd existed before (the 1.6 shim puts its sockets in
-    /// /run/containerd/s whatever the config says).
-    run_containerd_existed: bool,
+    /// Held while this containerd runs (see [`RunDir`]).
+    run_dir: Option<RunDir>,
+}
+
+/// The 1.6 shim puts its sockets in /run/containerd/s whatever the config says. Every
+/// test's containerd holds a shared `flock` (in cargo's per-workspace temporary directory)
+/// while it runs; the first notes whether /run/containerd was there, and the last one to
+/// go removes the two directories if the tests made them (only while empty). Deciding per
+/// test left them when two containerd tests overlapped: the second found them made.
+struct RunDir(fs::File);
+
+const RUN_DIR_LOCK: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/hostproc-containerd.lock");
+const RUN_DIR_NOTE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/hostproc-containerd.run");
+
+fn flock(f: &fs::File, op: i32) -> bool {
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(f), op) } == 0 {
+            return true;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
+    }
+}
+
+impl RunDir {
+    fn hold() -> RunDir {
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(RUN_DIR_LOCK)
+            .expect("the containerd tests' lock file");
+        assert!(flock(&f, libc::LOCK_SH), "flock {RUN_DIR_LOCK}");
+        if let Ok(mut note) = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(RUN_DIR_NOTE)
+        {
+            let before = if Path::new("/run/containerd").exists() { "kept" } else { "made" };
+            std::io::Write::write_all(&mut note, before.as_bytes()).expect("the /run note");
+        }
+        RunDir(f)
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if !flock(&self.0, libc::LOCK_EX | libc::LOCK_NB) {
+            return;
+        }
+        if fs::read_to_string(RUN_DIR_NOTE).is_ok_and(|s| s == "made") {
+            // Only empty directories go: a containerd of the host's would not be empty.
+            let _ = fs::remove_dir("/run/containerd/s");
+            let _ = fs::remove_dir("/run/containerd");
+        }
+        let _ = fs::remove_file(RUN_DIR_NOTE);
+    }
 }
 
 impl Containerd {
@@ -290,7 +345,7 @@ disabled_plugins = [{disable_cri}
         for sub in ["fifo", "runc", "out"] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
-        let run_containerd_existed = Path::new("/run/containerd").exists();
+        let run_dir = Some(RunDir::hold());
         let log = fs::File::create(dir.join("containerd.log")).unwrap();
         let child = Command::new(&bin)
             .arg("--config")
@@ -306,7 +361,7 @@ disabled_plugins = [{disable_cri}
             ctr,
             namespace: namespace.to_owned(),
             child: Some(child),
-            run_containerd_existed,
+            run_dir,
         };
         // Wait for the socket and for the daemon to answer.
         let up = wait_until_every(Duration::from_secs(30), POLL, || {
@@ -500,10 +555,7 @@ impl Drop for Containerd {
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
         let _ = fs::remove_dir_all(&self.dir);
-        if !self.run_containerd_existed {
-            // Only empty directories go; a parallel containerd's would not be empty.
-            let _ = fs::remove_dir("/run/containerd/s");
-            let _ = fs::remove_dir("/run/containerd");
-        }
+        // Last, with our shims gone.
+        self.run_dir.take();
     }
 }
