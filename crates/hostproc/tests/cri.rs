@@ -490,6 +490,12 @@ fn stop_and_remove(n: &Node, sandbox: &str, pause: ProcId, ctr: &str, bg: &[Proc
     eprintln!(
         "StopContainer returned after {stop_took:?}; exec'd processes gone after {bg_gone:?}"
     );
+    // bg2 ignores SIGTERM: the shim's `kill --all 9` after init's exit waits for the job's
+    // grace period (2 s here) before it kills, so StopContainer cannot return sooner.
+    assert!(
+        stop_took >= Duration::from_millis(1500),
+        "StopContainer returned after {stop_took:?}: the grace period (2 s) was cut short"
+    );
     let req = ContainerStatusRequest {
         container_id: ctr.into(),
         verbose: false,
