@@ -301,8 +301,8 @@ fn exec(n: &Node, ctr: &str) -> Vec<ProcId> {
     let ex = call!(
         n,
         runtime.exec_sync(sh("echo exec-out; echo uid=$(id -u); \
-             echo sandbox=$CONTAINER_SANDBOX_MOUNT_POINT; echo cgroups-begin; \
-             cat /proc/self/cgroup; echo cgroups-end; echo exec-err >&2; exit 3"
+             echo sandbox=$CONTAINER_SANDBOX_MOUNT_POINT; echo resolv=$(stat -c %i /etc/resolv.conf); \
+             echo cgroups-begin; cat /proc/self/cgroup; echo cgroups-end; echo exec-err >&2; exit 3"
             .into()))
     )
     .unwrap_or_else(|e| panic!("ExecSync: {e}\n{}", n.diag(ctr)));
@@ -317,6 +317,13 @@ fn exec(n: &Node, ctr: &str) -> Vec<ProcId> {
     assert!(
         out.contains("\nsandbox=/hpc\n"),
         "ExecSync sees the sandbox: {out}"
+    );
+    // containerd binds its per-pod copy over /etc/resolv.conf; the payload sees the node's.
+    use std::os::unix::fs::MetadataExt;
+    let node = fs::metadata("/etc/resolv.conf").map(|m| m.ino()).unwrap_or(0);
+    assert!(
+        out.contains(&format!("\nresolv={node}\n")),
+        "ExecSync sees the node's /etc/resolv.conf (inode {node}): {out}"
     );
     assert_eq!(err, "exec-err\n", "ExecSync stderr");
     let cg = out
@@ -570,7 +577,8 @@ fn refuse_pod_network(n: &Node) {
     };
     assert!(
         msg.contains("linux.namespaces (network)")
-            && msg.contains("is not the host's network namespace"),
+            && msg.contains("is not the host's network namespace")
+            && msg.contains("hostNetwork: true"),
         "RunPodSandbox did not return hostproc's refusal: {msg}\n{}",
         n.cd.log_tail(40)
     );
