@@ -104,6 +104,8 @@ pub struct Config {
     /// A group name was given: an ephemeral user in this group is made at create.
     pub ephemeral_group: Option<(String, u32)>,
     pub process: ProcessConfig,
+    /// The spec's hooks, checked.
+    pub hooks: crate::hooks::Hooks,
 }
 
 fn host_cpus() -> u64 {
@@ -206,6 +208,7 @@ impl Config {
             Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask())
         };
         let process = ProcessConfig::resolve(p, storage.sandbox(), || identity.home())?;
+        let hooks = crate::hooks::Hooks::from_spec(spec)?;
         Ok(Config {
             id: id.to_owned(),
             bundle: bundle.to_path_buf(),
@@ -217,6 +220,7 @@ impl Config {
             identity,
             ephemeral_group,
             process,
+            hooks,
         })
     }
 }

@@ -63,6 +63,10 @@ pub struct Internal {
     /// The process that stops the job when init exits (create/start), as (pid, start time).
     #[serde(default)]
     pub supervisor: Option<(i32, u64)>,
+    /// The spec's startContainer, poststart and poststop hooks, for `start` and `delete`
+    /// (absent without hooks, and in states written before hooks were run).
+    #[serde(default, skip_serializing_if = "crate::hooks::Later::is_empty")]
+    pub hooks: crate::hooks::Later,
 }
 
 /// runc's state JSON, plus hostproc's own part under `hostproc`.

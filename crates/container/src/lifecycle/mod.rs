@@ -176,6 +176,7 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
             ephemeral: None,
             reason: None,
             supervisor: None,
+            hooks: cfg.hooks.later.clone(),
         },
     })
 }
