@@ -388,7 +388,8 @@ fn wait_hook(pid: i32, timeout: Option<i64>, state: &[u8], stdin: OwnedFd, out: 
     for fd in [stdin.as_fd(), out.as_fd(), err.as_fd()] {
         fcntl_setfl(fd, OFlags::NONBLOCK).map_err(io("set up the hook's pipes"))?;
     }
-    let deadline = timeout.map(|t| Instant::now() + Duration::from_secs(t as u64));
+    // A timeout too large for the clock is no limit.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(Duration::from_secs(t as u64)));
     let mut stdin = Some(stdin);
     let mut written = 0;
     if state.is_empty() {

@@ -63,8 +63,7 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
         let job = made.job.as_ref().expect("job made");
         if cfg.hooks.at_create() || !cfg.hooks.later.start_container.is_empty() {
             // Hooks before exec: init is held on fifos as create holds it.
-            hooks_ran = true;
-            return held_start(&cfg, &mut st, &opts.root, job, close);
+            return held_start(&cfg, &mut st, &opts.root, job, close, &mut hooks_ran);
         }
         // The running state is written while init sets up and execs (if the exec fails,
         // the undo below removes it with the rest).
@@ -111,7 +110,7 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
 
 /// Starts init held before exec (on fifos in the state directory, as `create` does), runs
 /// the create-time and startContainer hooks, then lets it exec.
-fn held_start(cfg: &Config, st: &mut State, root: &Path, job: &Job, close: Vec<i32>) -> Result<i32, ContainerError> {
+fn held_start(cfg: &Config, st: &mut State, root: &Path, job: &Job, close: Vec<i32>, hooks_ran: &mut bool) -> Result<i32, ContainerError> {
     let dir = state::dir(root, &cfg.id);
     let (start, exec) = (dir.join(START_FIFO), dir.join(EXEC_FIFO));
     mkfifo(&start)?;
@@ -119,6 +118,7 @@ fn held_start(cfg: &Config, st: &mut State, root: &Path, job: &Job, close: Vec<i
     let pid = start_process(&init_launch(cfg, None, 0, close), job, &Hold::Fifo { start, exec }, Some(&cfg.resources))?;
     st.pid = pid;
     st.hostproc.init_start = state::start_time(pid).map(|t| t.0).unwrap_or(0);
+    *hooks_ran = true;
     cfg.hooks.run_create(st)?;
     hooks::run(Kind::StartContainer, &cfg.hooks.later.start_container, st, Status::Created)?;
     st.status = Status::Running;
