@@ -19,13 +19,14 @@ use serde_json::{json, Value};
 
 const KINDS: [&str; 6] = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
 
-/// Writes `<dir>/<kind>.{state,argv,env,mnt,hpc}` and appends the kind to `<dir>/order`.
+/// Writes `<dir>/<kind>.{state,argv,env,mnt,hpc,uid}` and appends the kind to `<dir>/order`.
 const RECORD: &str = r#"k=$1; d=$2; m=$3
 cat > "$d/$k.state"
 cat /proc/$$/cmdline > "$d/$k.argv"
 cat /proc/$$/environ > "$d/$k.env"
 readlink /proc/$$/ns/mnt > "$d/$k.mnt"
 if [ -e "/hpc/$m" ]; then echo yes; else echo no; fi > "$d/$k.hpc"
+id -u > "$d/$k.uid"
 echo "$k" >> "$d/order""#;
 
 /// A hook recording what it got (see `RECORD`) as `kind`.
@@ -83,6 +84,7 @@ fn check(dir: &Path, kind: &str, status: &str, id: &str, pid: i32, b: &Bundle, c
     let d = dir.to_str().unwrap();
     assert_eq!(argv, [format!("hook-argv0-{kind}").as_str(), "-c", RECORD, "sh", kind, d, marker], "{kind}: argv");
     assert_eq!(nul_list(&read(dir, kind, "env")), [format!("HOOK_KIND={kind}").as_str(), "SPACED=a b  c"], "{kind}: the environment");
+    assert_eq!(read(dir, kind, "uid"), "0", "{kind}: hooks run as hostproc's user, not the payload's");
     match container_ns {
         Some(ns) => {
             assert_eq!(read(dir, kind, "mnt"), ns, "{kind} runs in the container's mount namespace");
@@ -163,6 +165,27 @@ fn container_hooks_run_in_the_hosts_namespace_in_host_mode() {
     c.start().assert_code(0);
     check(rec.path(), "createContainer", "creating", &c.id, pid, &b, None);
     check(rec.path(), "startContainer", "created", &c.id, pid, &b, None);
+    c.delete_force().assert_code(0);
+    check(rec.path(), "poststop", "stopped", &c.id, pid, &b, None);
+    cleanup_check(&root, &b, &c.id, &[]);
+}
+
+/// The container hooks join the mount namespace of an init that runs as another user
+/// (and run as root themselves).
+#[test]
+fn container_hooks_join_the_namespace_of_a_non_root_payload() {
+    let root = Root::new();
+    let rec = tempdir();
+    let mut b = Bundle::new();
+    b.user(65534, 65534, &[], None).sh("exec sleep 1000").grace("1s");
+    all_recording(&mut b, rec.path());
+    let c = Ctr::new(&root, &unique_id("hkuser"));
+    c.create(&b, &[]).assert_code(0);
+    let pid = c.pid();
+    let init_ns = fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap().to_string_lossy().into_owned();
+    c.start().assert_code(0);
+    check(rec.path(), "createContainer", "creating", &c.id, pid, &b, Some(&init_ns));
+    check(rec.path(), "startContainer", "created", &c.id, pid, &b, Some(&init_ns));
     c.delete_force().assert_code(0);
     check(rec.path(), "poststop", "stopped", &c.id, pid, &b, None);
     cleanup_check(&root, &b, &c.id, &[]);
