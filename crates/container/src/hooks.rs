@@ -289,10 +289,11 @@ fn run_one(kind: Kind, index: usize, h: &Hook, state: &[u8], ns: Option<&OwnedFd
     };
     let envp = h.env().iter().flatten().map(|s| c(s.as_bytes())).collect::<Result<Vec<_>, _>>()?;
     let name = format!("{kind} hook #{index} ({})", h.path().display());
+    // The environment's names only: its values may be secrets.
     tracing::debug!(
         "running {name}: args {:?}, env {:?}, timeout {}{}",
         h.args().as_deref().unwrap_or_default(),
-        h.env().as_deref().unwrap_or_default(),
+        h.env().iter().flatten().map(|e| e.split('=').next().unwrap_or_default()).collect::<Vec<_>>(),
         h.timeout().map(|t| format!("{t} s")).unwrap_or_else(|| "none".into()),
         if ns.is_some() { ", in the container's mount namespace" } else { "" }
     );
