@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use hostproc_identity::Identity;
-use hostproc_job::{Resources, ThrottleDevice, WeightDevice};
+use hostproc_job::{HugepageLimit, Rdma, Resources, ThrottleDevice, WeightDevice};
 use hostproc_storage::Plan;
 use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
 
@@ -161,6 +161,19 @@ impl Config {
             if l.mount_label().as_ref().is_some_and(|m| !m.is_empty()) {
                 tracing::warn!("linux.mountLabel is not applied: HostProcess containers use the host's labels");
             }
+            // containerd sets both for every container: worth saying once, nothing to fix.
+            let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+            let paths: Vec<&str> = [("linux.readonlyPaths", set(l.readonly_paths())), ("linux.maskedPaths", set(l.masked_paths()))]
+                .into_iter()
+                .filter_map(|(name, on)| on.then_some(name))
+                .collect();
+            if !paths.is_empty() {
+                tracing::warn!(
+                    "{} {} not applied: a HostProcess container sees the host's filesystem as the host does (container runtimes set these paths for every container; nothing needs changing)",
+                    paths.join(" and "),
+                    if paths.len() == 1 { "is" } else { "are" }
+                );
+            }
         }
         if let Some(p) = spec.process() {
             if p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) || p.selinux_label().as_ref().is_some_and(|a| !a.is_empty()) {
@@ -180,7 +193,8 @@ impl Config {
                 m.options().clone().unwrap_or_default(),
             )
         });
-        let storage = Plan::new(options.mode, rootfs, root.readonly().unwrap_or(false), &options.location, mounts, bundle)?;
+        let storage = Plan::new(options.mode, rootfs, root.readonly().unwrap_or(false), &options.location, mounts, bundle)?
+            .with_root_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
 
         let mut resources = linux.and_then(|l| l.resources().as_ref()).map(convert_resources).unwrap_or_default();
         options.apply_to(&mut resources, host_cpus);
@@ -205,7 +219,9 @@ impl Config {
                 }
             }
         } else {
-            Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask())
+            let mut id = Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask());
+            host_groups(&mut id, &storage.rootfs)?;
+            id
         };
         let process = ProcessConfig::resolve(p, storage.sandbox(), || identity.home())?;
         let hooks = crate::hooks::Hooks::from_spec(spec)?;
@@ -223,6 +239,28 @@ impl Config {
             hooks,
         })
     }
+}
+
+/// process.user as containerd wrote it gets the host account's groups, not those containerd
+/// read from the image's /etc/group (docs/identity.md), said once when any is dropped.
+pub fn host_groups(id: &mut Identity, rootfs: &Path) -> Result<(), ContainerError> {
+    let fixed = hostproc_identity::host_groups(id, rootfs).map_err(|e| ContainerError::invalid("process.user.additionalGids", e.to_string()))?;
+    let Some(f) = fixed else { return Ok(()) };
+    if !f.added.is_empty() {
+        tracing::debug!("process.user.additionalGids: the host account's groups {:?} added", f.added);
+    }
+    if !f.dropped.is_empty() {
+        let each: Vec<String> = f
+            .dropped
+            .iter()
+            .map(|(gid, image, host)| format!("{gid} (the image's {image}; {} on this host)", host.as_deref().unwrap_or("no group")))
+            .collect();
+        tracing::warn!(
+            "process.user.additionalGids: dropped {}: containerd took them from the image's /etc/group, and a HostProcess payload runs as a host account, with the host's groups",
+            each.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// (uid_t)-1 means "leave unchanged" to setresuid/setresgid: as a user it would run the
@@ -266,10 +304,23 @@ fn check_host_net(path: Option<&Path>) -> Result<(), ContainerError> {
     let ours = std::fs::metadata("/proc/self/ns/net").map_err(crate::error::io_err("stat", "/proc/self/ns/net"))?;
     let theirs = std::fs::metadata(path).map_err(crate::error::io_err("stat the network namespace", path))?;
     use std::os::unix::fs::MetadataExt;
-    if (ours.dev(), ours.ino()) != (theirs.dev(), theirs.ino()) {
-        return Err(ContainerError::invalid(field, format!("{} is not the host's network namespace; HostProcess containers share the host network: remove the network entry", path.display())));
+    if (ours.dev(), ours.ino()) == (theirs.dev(), theirs.ino()) {
+        return Ok(());
     }
-    Ok(())
+    // Refused either way; the kind, asked only now, makes the message say what is wrong.
+    // (nsfs files are regular files: anything else, a fifo say, is not opened.)
+    use rustix::fs::{Mode, OFlags};
+    let kind = theirs
+        .is_file()
+        .then(|| rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty()).ok())
+        .flatten()
+        .and_then(|fd| hostproc_sys::namespace_kind(std::os::fd::AsFd::as_fd(&fd)).ok());
+    let why = match kind {
+        Some("network") => "is not the host's network namespace".to_owned(),
+        Some(other) => format!("is not a network namespace (it is a {other} namespace)"),
+        None => "is not a namespace file".to_owned(),
+    };
+    Err(ContainerError::invalid(field, format!("{} {why}; HostProcess containers share the host network: remove the network entry", path.display())))
 }
 
 /// A process.rlimits type by its name, with its Linux resource number (stable kernel ABI).
@@ -281,19 +332,40 @@ fn rlimit_resource(name: &str) -> Option<(&'static str, i32)> {
     RLIMITS.iter().position(|n| *n == name).map(|i| (RLIMITS[i], i as i32))
 }
 
-/// linux.resources (oci-spec) to the job's limits.
+/// linux.resources (oci-spec) to the job's limits. Every field is taken over (the job
+/// applies it or refuses it, by the host's hierarchies) or warned about here: the
+/// deprecated kernel memory limits, and the device rules a HostProcess container does
+/// not have (docs/cli.md, field by field).
 pub fn convert_resources(r: &LinuxResources) -> Resources {
     let mut out = Resources::default();
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        // containerd sends a deny-all list for every container: a warning, not an error.
+        tracing::warn!("linux.resources.devices is not applied: a HostProcess container reaches the host's devices (no device cgroup rules)");
+    }
     if let Some(m) = r.memory() {
         out.memory_limit = m.limit();
         out.memory_reservation = m.reservation();
         out.memory_swap = m.swap();
         out.memory_swappiness = m.swappiness();
+        out.memory_disable_oom_killer = m.disable_oom_killer();
+        out.memory_use_hierarchy = m.use_hierarchy();
+        out.memory_check_before_update = m.check_before_update();
+        // As runc: deprecated, ignored with a warning (kernels since 5.16 and 6.2 lack them).
+        if m.kernel().is_some() {
+            tracing::warn!("linux.resources.memory.kernel is deprecated and not applied: kernel memory limits are ignored (as runc does)");
+        }
+        if m.kernel_tcp().is_some() {
+            tracing::warn!("linux.resources.memory.kernelTCP is deprecated and not applied: kernel TCP memory limits are ignored (as runc does)");
+        }
     }
     if let Some(c) = r.cpu() {
         out.cpu_shares = c.shares();
         out.cpu_quota = c.quota();
         out.cpu_period = c.period();
+        out.cpu_burst = c.burst();
+        out.cpu_idle = c.idle();
+        out.cpu_realtime_runtime = c.realtime_runtime();
+        out.cpu_realtime_period = c.realtime_period();
         out.cpu_cpus = c.cpus().clone().filter(|s| !s.is_empty());
         out.cpu_mems = c.mems().clone().filter(|s| !s.is_empty());
     }
@@ -302,9 +374,13 @@ pub fn convert_resources(r: &LinuxResources) -> Resources {
     }
     if let Some(b) = r.block_io() {
         out.blkio_weight = b.weight();
+        out.blkio_leaf_weight = b.leaf_weight();
         for d in b.weight_device().iter().flatten() {
             if let Some(w) = d.weight() {
                 out.blkio_weight_device.push(WeightDevice { major: d.major(), minor: d.minor(), weight: w });
+            }
+            if let Some(w) = d.leaf_weight() {
+                out.blkio_leaf_weight_device.push(WeightDevice { major: d.major(), minor: d.minor(), weight: w });
             }
         }
         let conv = |l: &Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>| -> Vec<ThrottleDevice> {
@@ -314,6 +390,14 @@ pub fn convert_resources(r: &LinuxResources) -> Resources {
         out.throttle_write_bps = conv(b.throttle_write_bps_device());
         out.throttle_read_iops = conv(b.throttle_read_iops_device());
         out.throttle_write_iops = conv(b.throttle_write_iops_device());
+    }
+    out.hugepage_limits = r.hugepage_limits().iter().flatten().map(|h| HugepageLimit { page_size: h.page_size().clone(), limit: h.limit() }).collect();
+    if let Some(n) = r.network() {
+        out.net_class_id = n.class_id();
+        out.net_priorities = n.priorities().iter().flatten().map(|p| (p.name().clone(), p.priority())).collect();
+    }
+    if let Some(rdma) = r.rdma() {
+        out.rdma = rdma.iter().map(|(k, v)| (k.clone(), Rdma { hca_handles: v.hca_handles(), hca_objects: v.hca_objects() })).collect();
     }
     if let Some(u) = r.unified() {
         out.unified = u.iter().map(|(k, v)| (k.clone(), v.clone())).collect();

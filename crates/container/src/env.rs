@@ -28,7 +28,8 @@ pub fn expand(s: &str, sandbox: &str) -> String {
 }
 
 /// The final environment: the spec's entries with expansions, the sandbox variable,
-/// PATH with the sandbox's bin directories appended, and HOME if the spec sets none.
+/// PATH with the sandbox's copy of each of its directories appended (the host's first, as
+/// HostProcess searches), and HOME if the spec sets none.
 pub fn build(spec_env: &[String], sandbox: &Path, home: impl FnOnce() -> Option<std::path::PathBuf>) -> Vec<String> {
     let sb = sandbox.to_string_lossy();
     let mut out: Vec<String> = Vec::with_capacity(spec_env.len() + 3);
@@ -49,16 +50,29 @@ pub fn build(spec_env: &[String], sandbox: &Path, home: impl FnOnce() -> Option<
             }
         }
     }
-    let base = sb.trim_end_matches('/');
-    let extra = format!("{base}/bin:{base}/usr/bin:{base}/sbin:{base}/usr/sbin");
     let path = match path {
-        Some(p) if !p.is_empty() => format!("{p}:{extra}"),
-        _ => format!("{DEFAULT_PATH}:{extra}"),
+        Some(p) if !p.is_empty() => p,
+        _ => DEFAULT_PATH.to_owned(),
     };
-    out.push(format!("PATH={path}"));
+    out.push(format!("PATH={}", with_sandbox(&path, sb.trim_end_matches('/'))));
     out.push(format!("{SANDBOX_VAR}={sb}"));
     if !has_home {
         out.push(format!("HOME={}", home().map(|h| h.display().to_string()).unwrap_or_else(|| "/".into())));
+    }
+    out
+}
+
+/// `path` followed by `<base><dir>` for each of its absolute directories that is not
+/// already under the sandbox (an image's entrypoint in `/usr/local/bin` is found by name).
+fn with_sandbox(path: &str, base: &str) -> String {
+    let under_sandbox = |d: &str| d == base || d.strip_prefix(base).is_some_and(|r| r.starts_with('/'));
+    let mut out = path.to_owned();
+    for dir in path.split(':').filter(|d| d.starts_with('/') && !under_sandbox(d)) {
+        let inside = format!("{base}{}", dir.trim_end_matches('/'));
+        if !out.split(':').any(|d| d == inside) {
+            out.push(':');
+            out.push_str(&inside);
+        }
     }
     out
 }
@@ -78,8 +92,16 @@ mod tests {
     fn environment() {
         let env = build(&["A=$CONTAINER_SANDBOX_MOUNT_POINT/a".into(), "PATH=/bin".into()], Path::new("/hpc"), || None);
         assert!(env.contains(&"A=/hpc/a".to_string()));
-        assert!(env.contains(&"PATH=/bin:/hpc/bin:/hpc/usr/bin:/hpc/sbin:/hpc/usr/sbin".to_string()));
+        assert!(env.contains(&"PATH=/bin:/hpc/bin".to_string()));
+        let env = build(&[], Path::new("/hpc"), || None);
+        assert!(env.contains(&format!("PATH={DEFAULT_PATH}:/hpc/usr/local/sbin:/hpc/usr/local/bin:/hpc/usr/sbin:/hpc/usr/bin:/hpc/sbin:/hpc/bin")));
         assert!(env.contains(&"CONTAINER_SANDBOX_MOUNT_POINT=/hpc".to_string()));
         assert!(env.contains(&"HOME=/".to_string()));
+    }
+    #[test]
+    fn sandbox_path() {
+        // Relative entries, the sandbox's own and repeated ones are not doubled.
+        assert_eq!(with_sandbox("/opt/x/bin:.:/hpc/bin:/bin:/bin/", "/hpc"), "/opt/x/bin:.:/hpc/bin:/bin:/bin/:/hpc/opt/x/bin");
+        assert_eq!(with_sandbox("/hpcx/bin", "/hpc"), "/hpcx/bin:/hpc/hpcx/bin");
     }
 }

@@ -185,42 +185,38 @@ impl Init {
 
 fn child(cfg: &Launch, p: &Prepared, hold: &Hold, entry: &Entry, go: Option<Go>, parent: i32, err: OwnedFd) -> ! {
     let mut err = std::fs::File::from(err);
-    let msg = match setup(cfg, entry, go, parent) {
-        Ok(()) => match hold_here(hold, err) {
-            Ok(e) => {
-                err = e;
-                match finish(cfg) {
-                    Ok(()) => exec(cfg, p),
-                    Err(m) => m,
-                }
-            }
-            Err((e, m)) => {
-                err = e;
-                m
-            }
-        },
+    // Everything that can fail does so before "ready" (create fails, as runc's does); only
+    // the exec itself is left for `start`.
+    let ready = setup(cfg, entry, go, parent).and_then(|()| {
+        let fifos = open_fifos(hold)?;
+        finish(cfg)?;
+        Ok((fifos, resolve_program(cfg, p)?))
+    });
+    let msg = match ready {
+        Ok((fifos, prog)) => {
+            err = hold_here(fifos, err);
+            exec(cfg, p, &prog)
+        }
         Err(m) => m,
     };
     let _ = err.write_all(msg.as_bytes());
     hostproc_sys::exit_immediately(127)
 }
 
+/// With `Hold::Fifo`, init's ends of `start.fifo` and `exec.fifo`, opened read-write while
+/// still root (so no open blocks).
+fn open_fifos(hold: &Hold) -> Result<Option<(std::fs::File, std::fs::File)>, String> {
+    let Hold::Fifo { start, exec } = hold else { return Ok(None) };
+    let open = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).open(p).map_err(|e| format!("cannot open {}: {e}", p.display()));
+    Ok(Some((open(start)?, open(exec)?)))
+}
+
 /// With `Hold::Fifo`: report ready, wait for `start`, and return the channel on which an
 /// exec failure is reported from now on.
-fn hold_here(hold: &Hold, mut err: std::fs::File) -> Result<std::fs::File, (std::fs::File, String)> {
-    let Hold::Fifo { start, exec } = hold else { return Ok(err) };
-    let open = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).open(p);
-    let mut start_f = match open(start) {
-        Ok(f) => f,
-        Err(e) => return Err((err, format!("cannot open {}: {e}", start.display()))),
-    };
-    let exec_f = match open(exec) {
-        Ok(f) => f,
-        Err(e) => return Err((err, format!("cannot open {}: {e}", exec.display()))),
-    };
-    // `create` returns once it reads "R"; init must outlive it, so the parent-death signal
-    // goes first (if `create` already died, the signal has ended us and nothing is lost).
-    let _ = hostproc_sys::set_parent_death_signal(0);
+fn hold_here(fifos: Option<(std::fs::File, std::fs::File)>, mut err: std::fs::File) -> std::fs::File {
+    let Some((mut start_f, exec_f)) = fifos else { return err };
+    // `create` returns once it reads "R" and init outlives it: `finish` has cleared the
+    // parent-death signal.
     if err.write_all(b"R").is_err() {
         hostproc_sys::exit_immediately(1);
     }
@@ -235,7 +231,7 @@ fn hold_here(hold: &Hold, mut err: std::fs::File) -> Result<std::fs::File, (std:
         }
     }
     drop(start_f);
-    Ok(exec_f)
+    exec_f
 }
 
 fn setup(cfg: &Launch, entry: &Entry, mut go: Option<Go>, parent: i32) -> Result<(), String> {
@@ -342,54 +338,75 @@ fn set_caps(c: &CapSets) -> Result<(), String> {
     Ok(())
 }
 
-/// execve, searching PATH as execvp does; returns the error message on failure.
-fn exec(cfg: &Launch, p: &Prepared) -> String {
+/// The file to execute, found as execvp would find it, as the payload's user and in its
+/// mount namespace, so that a missing or unusable program fails `create`. A name without a
+/// slash is searched in PATH (the host's directories, then the sandbox's copies: see
+/// `env::build`); an absolute path the host lacks is looked up in the sandbox too, as
+/// hcsshim does (an image's `/pause` is `$CONTAINER_SANDBOX_MOUNT_POINT/pause` here).
+fn resolve_program(cfg: &Launch, p: &Prepared) -> Result<CString, String> {
     let prog = &cfg.process.args[0];
+    let sandbox = cfg.sandbox.to_string_lossy();
     if prog.contains('/') {
-        let e = hostproc_sys::execve(&p.argv[0], &p.argv, &p.envp);
-        // An absolute path the host lacks is looked up in the sandbox too, as hcsshim does
-        // (an image's `/pause` is `$CONTAINER_SANDBOX_MOUNT_POINT/pause` here).
-        if prog.starts_with('/') && e.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error()) && !prog.starts_with(&*cfg.sandbox.to_string_lossy()) {
-            let inside = format!("{}{prog}", cfg.sandbox.to_string_lossy().trim_end_matches('/'));
-            if let Ok(c) = CString::new(inside.clone()) {
-                let e2 = hostproc_sys::execve(&c, &p.argv, &p.envp);
-                if e2.raw_os_error() != Some(rustix::io::Errno::NOENT.raw_os_error()) {
-                    return format!("cannot execute {inside} (process.args[0] {prog:?}): {e2}{}", hint(&e2, cfg));
-                }
-            }
-            return format!("cannot execute {prog} (process.args[0]): no such file on the host nor at {inside} in the sandbox");
+        let e = match executable(&p.argv[0]) {
+            Ok(()) => return Ok(p.argv[0].clone()),
+            Err(e) => e,
+        };
+        if prog.starts_with('/') && e == rustix::io::Errno::NOENT && !prog.starts_with(&*sandbox) {
+            let inside = format!("{}{prog}", sandbox.trim_end_matches('/'));
+            let c = CString::new(inside.clone()).map_err(|_| "process.args[0]: contains a NUL byte".to_string())?;
+            return match executable(&c) {
+                Ok(()) => Ok(c),
+                Err(rustix::io::Errno::NOENT) => Err(format!("cannot execute {prog} (process.args[0]): no such file on the host nor at {inside} in the sandbox")),
+                Err(e2) => Err(format!("cannot execute {inside} (process.args[0] {prog:?}): {}{}", std::io::Error::from(e2), hint(e2, cfg))),
+            };
         }
-        return format!("cannot execute {prog} (process.args[0]): {e}{}", hint(&e, cfg));
+        return Err(format!("cannot execute {prog} (process.args[0]): {}{}", std::io::Error::from(e), hint(e, cfg)));
     }
     let mut denied = None;
     for dir in &p.search {
         let full = format!("{}/{prog}", dir.trim_end_matches('/'));
         let Ok(c) = CString::new(full.clone()) else { continue };
-        let e = hostproc_sys::execve(&c, &p.argv, &p.envp);
-        match e.raw_os_error() {
-            Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() || x == rustix::io::Errno::NOTDIR.raw_os_error() => {}
-            Some(x) if x == rustix::io::Errno::ACCESS.raw_os_error() => {
+        match executable(&c) {
+            Ok(()) => return Ok(c),
+            Err(rustix::io::Errno::ACCESS) => {
                 denied.get_or_insert(full);
             }
-            _ => return format!("cannot execute {full} (process.args[0] {prog:?}): {e}"),
+            Err(_) => {}
         }
     }
-    match denied {
+    let host: Vec<&str> = p.search.iter().map(String::as_str).filter(|d| !d.starts_with(&*sandbox)).collect();
+    let image: Vec<&str> = p.search.iter().map(String::as_str).filter(|d| d.starts_with(&*sandbox)).collect();
+    Err(match denied {
         Some(path) => format!("cannot execute {path} (process.args[0] {prog:?}): permission denied for uid {}", cfg.identity.uid),
+        None if p.search.is_empty() => format!("program {prog:?} (process.args[0]) not found: PATH is empty; give an absolute path or set PATH in process.env"),
         None => format!(
-            "program {prog:?} (process.args[0]) not found: searched {}; give an absolute path or fix PATH in process.env",
-            if p.search.is_empty() { "no directory (PATH is empty)".to_string() } else { p.search.join(", ") }
+            "program {prog:?} (process.args[0]) not found: searched the host's PATH ({}) and the image's copies of it in the sandbox ({}); give an absolute path or fix PATH in process.env",
+            host.join(", "),
+            if image.is_empty() { "none".to_string() } else { image.join(", ") },
         ),
-    }
+    })
 }
 
-fn hint(e: &std::io::Error, cfg: &Launch) -> String {
-    match e.raw_os_error() {
-        Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() => {
-            format!(": no such file (the sandbox is at {})", cfg.sandbox.display())
-        }
-        Some(x) if x == rustix::io::Errno::ACCESS.raw_os_error() => format!(": not executable by uid {}", cfg.identity.uid),
+/// Whether `path` is a file this process may execute (execve's EACCES for a directory).
+fn executable(path: &CString) -> Result<(), rustix::io::Errno> {
+    let st = rustix::fs::stat(path.as_c_str())?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(rustix::io::Errno::ACCESS);
+    }
+    rustix::fs::access(path.as_c_str(), rustix::fs::Access::EXEC_OK)
+}
+
+/// execve of the resolved program; returns the error message on failure.
+fn exec(cfg: &Launch, p: &Prepared, prog: &CString) -> String {
+    let e = hostproc_sys::execve(prog, &p.argv, &p.envp);
+    let errno = rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::INVAL);
+    format!("cannot execute {} (process.args[0] {:?}): {e}{}", prog.to_string_lossy(), cfg.process.args[0], hint(errno, cfg))
+}
+
+fn hint(e: rustix::io::Errno, cfg: &Launch) -> String {
+    match e {
+        rustix::io::Errno::NOENT => format!(": no such file (the sandbox is at {})", cfg.sandbox.display()),
+        rustix::io::Errno::ACCESS => format!(": not executable by uid {}", cfg.identity.uid),
         _ => String::new(),
     }
 }
-

@@ -63,6 +63,10 @@ pub struct Internal {
     /// The process that stops the job when init exits (create/start), as (pid, start time).
     #[serde(default)]
     pub supervisor: Option<(i32, u64)>,
+    /// Directories made for a missing working directory (process.cwd), parents first, as
+    /// the host sees them: recorded before they are made, removed at teardown while empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub made_dirs: Vec<PathBuf>,
     /// The spec's startContainer, poststart and poststop hooks, for `start` and `delete`
     /// (absent without hooks, and in states written before hooks were run).
     #[serde(default, skip_serializing_if = "crate::hooks::Later::is_empty")]

@@ -182,29 +182,82 @@ fn create_start_kill_delete() {
     cleanup_check(&root, &b, &id, &[]);
 }
 
-/// A program that does not exist fails start with a message naming it; the container is
-/// then stopped, and a plain delete removes everything.
+/// A program that does not exist fails create (as runc's does), naming it; nothing is left.
 #[test]
-fn start_of_missing_program_fails_clearly() {
+fn create_of_missing_program_fails_clearly() {
     for prog in ["/nonexistent-dir/hpt-no-such-program", "hpt-no-such-program"] {
         let root = Root::new();
         let mut b = Bundle::new();
         b.args(&[prog, "arg"]);
         let id = unique_id("noprog");
         let c = Ctr::new(&root, &id);
-        c.create(&b, &[]).assert_code(0);
-        let out = c.start();
+        let out = c.create(&b, &[]);
         out.assert_error();
         assert_stderr_contains(&out, "hpt-no-such-program");
-        assert!(
-            c.wait_status("stopped", SLACK),
-            "not stopped after a failed start: {:#}",
-            c.state()
-        );
-        let out = c.delete();
-        out.assert_code(0);
         cleanup_check(&root, &b, &id, &[]);
     }
+}
+
+/// What only the exec itself can find out (a file the kernel cannot execute) fails start
+/// with a message naming it; the container is then stopped, and a plain delete removes
+/// everything.
+#[test]
+fn start_of_unexecutable_program_fails_clearly() {
+    let root = Root::new();
+    let mut b = Bundle::new();
+    b.write_file("hpt-not-a-program", "\x01\x02 not an executable format\n", 0o755);
+    b.args(&["$CONTAINER_SANDBOX_MOUNT_POINT/hpt-not-a-program", "arg"]);
+    let id = unique_id("noexec");
+    let c = Ctr::new(&root, &id);
+    c.create(&b, &[]).assert_code(0);
+    let out = c.start();
+    out.assert_error();
+    assert_stderr_contains(&out, "hpt-not-a-program");
+    assert!(c.wait_status("stopped", SLACK), "not stopped after a failed start: {:#}", c.state());
+    c.delete().assert_code(0);
+    cleanup_check(&root, &b, &id, &[]);
+}
+
+/// Capabilities that cannot be applied fail create, not start (runc: `unable to apply
+/// caps`): an ambient capability that is not inheritable anywhere, and, where the host's
+/// bounding set lacks one (CAP_SYS_RESOURCE here), that one. Nothing is left.
+#[test]
+fn capabilities_that_cannot_be_applied_fail_create() {
+    let root = Root::new();
+    let mut specs = vec![(
+        json!({"bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"], "inheritable": [], "ambient": ["CAP_CHOWN"]}),
+        "process.capabilities.ambient",
+    )];
+    if let Some(cap) = capability_missing_from_bounding_set() {
+        specs.push((json!({"bounding": [cap], "effective": [cap], "permitted": [cap]}), "process.capabilities"));
+    }
+    for (caps, field) in specs {
+        let mut b = Bundle::new();
+        b.args(&["/bin/true"]).process_field("capabilities", caps.clone());
+        let id = unique_id("capfail");
+        let c = Ctr::new(&root, &id);
+        let out = c.create(&b, &[]);
+        out.assert_error();
+        assert_stderr_contains(&out, field);
+        cleanup_check(&root, &b, &id, &[]);
+    }
+}
+
+/// A capability this process's bounding set lacks (the host's limit), by name.
+fn capability_missing_from_bounding_set() -> Option<String> {
+    const NAMES: [&str; 41] = [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+        "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+        "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    ];
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let bnd = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?.trim();
+    let bnd = u64::from_str_radix(bnd, 16).ok()?;
+    NAMES.iter().enumerate().find(|(i, _)| bnd & (1 << i) == 0).map(|(_, n)| n.to_string())
 }
 
 /// run --detach returns once the payload runs; the container is then driven as usual.
@@ -944,7 +997,8 @@ fn json_log_on_error() {
 
     // A failed start logs the program it could not run.
     let mut b = Bundle::new();
-    b.args(&["/nonexistent/hpt-logged-missing"]);
+    b.write_file("hpt-logged-unexecutable", "\x01 not an executable format\n", 0o755);
+    b.args(&["$CONTAINER_SANDBOX_MOUNT_POINT/hpt-logged-unexecutable"]);
     let id2 = unique_id("logstart");
     let c = Ctr::new(&root, &id2);
     c.create(&b, &[]).assert_code(0);
@@ -960,7 +1014,7 @@ fn json_log_on_error() {
         .find(|e| e["level"] == "error")
         .expect("an error entry");
     assert!(
-        last_error["msg"].as_str().unwrap_or("").contains("hpt-logged-missing"),
+        last_error["msg"].as_str().unwrap_or("").contains("hpt-logged-unexecutable"),
         "{last_error}"
     );
     finish(&c, &b);

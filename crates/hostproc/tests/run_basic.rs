@@ -114,7 +114,7 @@ fn environment_is_not_inherited_and_sandbox_is_added() {
     assert_eq!(out.must_value("CONTAINER_SANDBOX_MOUNT_POINT"), "/hpc");
     assert_eq!(
         out.must_value("PATH"),
-        "/usr/bin:/bin:/hpc/bin:/hpc/usr/bin:/hpc/sbin:/hpc/usr/sbin"
+        "/usr/bin:/bin:/hpc/usr/bin:/hpc/bin"
     );
     // Nothing but what the spec gives and what hostproc adds. HOME is tolerated when it is
     // the payload user's own home (runc sets it from the user database when the spec has
@@ -148,7 +148,7 @@ fn default_path_when_spec_has_none() {
     out.assert_code(0);
     assert_eq!(
         out.must_value("PATH"),
-        format!("{DEFAULT_PATH}:/hpc/bin:/hpc/usr/bin:/hpc/sbin:/hpc/usr/sbin")
+        format!("{DEFAULT_PATH}:/hpc/usr/local/sbin:/hpc/usr/local/bin:/hpc/usr/sbin:/hpc/usr/bin:/hpc/sbin:/hpc/bin")
     );
 
     // And a program found only in the sandbox's bin directory runs by its bare name.
@@ -158,6 +158,39 @@ fn default_path_when_spec_has_none() {
     let out = run(&root, &b, &id);
     out.assert_code(0);
     assert!(out.stdout.contains("hello-tool arg1"), "{}", out.dump());
+    cleanup_check(&root, &b, &id, &[]);
+}
+
+/// A bare program name in any directory of the spec's PATH inside the image runs (httpd's
+/// `httpd-foreground` in /usr/local/bin), also in a directory no image convention names;
+/// the host's directories come first.
+#[test]
+fn image_path_directories_are_searched_by_bare_name() {
+    let root = Root::new();
+    let tool = format!("hpt-entry-{}", std::process::id());
+    for dir in ["usr/local/bin", "opt/app/bin"] {
+        let mut b = Bundle::new();
+        b.write_file(&format!("{dir}/{tool}"), "#!/bin/sh\necho \"image-entry $0 $1\"\n", 0o755);
+        b.env(&[&format!("PATH=/usr/local/sbin:/usr/local/bin:/usr/bin:/bin:/{}", "opt/app/bin")])
+            .args(&[&tool, "arg1"]);
+        let id = unique_id("imgpath");
+        let out = run(&root, &b, &id);
+        out.assert_code(0);
+        assert!(
+            out.stdout.contains(&format!("image-entry /hpc/{dir}/{tool} arg1")),
+            "the image's {dir}/{tool} should run by its bare name:\n{}",
+            out.dump()
+        );
+        cleanup_check(&root, &b, &id, &[]);
+    }
+    // The host's copy wins over the image's: /bin/sh is the host's, not the rootfs's.
+    let mut b = Bundle::new();
+    b.write_file("bin/sh", "#!/nonexistent\n", 0o755);
+    b.env(&["PATH=/bin"]).args(&["sh", "-c", "echo host-sh"]);
+    let id = unique_id("hostfirst");
+    let out = run(&root, &b, &id);
+    out.assert_code(0);
+    assert!(out.stdout.contains("host-sh"), "{}", out.dump());
     cleanup_check(&root, &b, &id, &[]);
 }
 
@@ -196,10 +229,11 @@ fn sandbox_variable_is_expanded_in_args_env_and_cwd() {
         "$HOME",
         "only the sandbox variable is expanded"
     );
+    // Made in the rootfs for the run (pwd shows it), and removed with the container.
     assert_eq!(out.must_value("pwd"), "/hpc/work/sub");
     assert!(
-        b.rootfs().join("work/sub").is_dir(),
-        "the missing cwd was not created in the rootfs"
+        !b.rootfs().join("work").exists(),
+        "the cwd made in the rootfs outlived the container"
     );
     cleanup_check(&root, &b, &id, &[]);
 }

@@ -68,10 +68,10 @@ fn missing_program_names_it_and_every_directory_searched() {
     for dir in [
         "/usr/local/bin",
         "/usr/bin",
-        "/hpc/bin",
+        "/bin",
+        "/hpc/usr/local/bin",
         "/hpc/usr/bin",
-        "/hpc/sbin",
-        "/hpc/usr/sbin",
+        "/hpc/bin",
     ] {
         assert!(
             out.stderr.contains(dir),
@@ -149,6 +149,46 @@ fn network_namespace_path_not_the_hosts_is_refused() {
     // Any path that is not the host's own network namespace.
     b.namespaces(json!([{ "type": "network", "path": "/proc/1/ns/mnt" }]));
     assert_refused(&b, &probe, "netpath", &["network"]);
+}
+
+/// A network entry whose path is another kind of namespace (or no namespace at all) says
+/// so, instead of calling it "not the host's network namespace".
+#[test]
+fn network_namespace_path_of_another_kind_says_what_it_is() {
+    for (path, words) in [
+        ("/proc/self/ns/pid", &["is not a network namespace", "pid namespace"][..]),
+        ("/proc/self/ns/mnt", &["is not a network namespace", "mount namespace"][..]),
+        ("/etc/hostname", &["is not a namespace file"][..]),
+    ] {
+        let (mut b, _d, probe) = bundle_with_probe();
+        b.namespaces(json!([{ "type": "network", "path": path }]));
+        let mut want = vec!["linux.namespaces (network)", path, "remove the network entry"];
+        want.extend_from_slice(words);
+        let out = assert_refused(&b, &probe, "netkind", &want);
+        assert!(!out.stderr.contains("host's network namespace"), "{path}: {}", out.dump());
+    }
+}
+
+/// Another network namespace (a process's own, made by `unshare --net`) is still "not the
+/// host's network namespace".
+#[test]
+fn network_namespace_path_of_another_network_namespace_is_not_the_hosts() {
+    struct Holder(std::process::Child);
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let holder = Holder(std::process::Command::new("unshare").args(["--net", "sleep", "60"]).spawn().unwrap());
+    let ns = format!("/proc/{}/ns/net", holder.0.id());
+    let end = std::time::Instant::now() + TIMEOUT;
+    while std::fs::read_link(&ns).map(|l| l.to_string_lossy() == own_ns("net")).unwrap_or(true) && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (mut b, _d, probe) = bundle_with_probe();
+    b.namespaces(json!([{ "type": "network", "path": ns }]));
+    assert_refused(&b, &probe, "netother", &["is not the host's network namespace", "remove the network entry"]);
 }
 
 #[test]

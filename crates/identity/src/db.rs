@@ -37,18 +37,26 @@ pub fn passwd_snapshot() -> Result<&'static [Passwd], IdentityError> {
 }
 
 pub fn passwd() -> Result<Vec<Passwd>, IdentityError> {
-    Ok(read("/etc/passwd")?
-        .lines()
+    Ok(parse_passwd(&read("/etc/passwd")?))
+}
+
+/// The entries of a passwd file's text (malformed lines skipped).
+pub fn parse_passwd(text: &str) -> Vec<Passwd> {
+    text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
             (f.len() >= 7).then(|| Some(Passwd { name: f[0].into(), uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, home: f[5].into() }))?
         })
-        .collect())
+        .collect()
 }
 
 pub fn group() -> Result<Vec<Group>, IdentityError> {
-    Ok(read("/etc/group")?
-        .lines()
+    Ok(parse_group(&read("/etc/group")?))
+}
+
+/// The entries of a group file's text (malformed lines skipped).
+pub fn parse_group(text: &str) -> Vec<Group> {
+    text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
             (f.len() >= 4).then(|| {
@@ -59,5 +67,5 @@ pub fn group() -> Result<Vec<Group>, IdentityError> {
                 })
             })?
         })
-        .collect())
+        .collect()
 }

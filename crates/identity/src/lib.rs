@@ -11,9 +11,11 @@
 
 mod db;
 mod ephemeral;
+mod image;
 mod names;
 
 pub use ephemeral::{allocate, release, Ephemeral};
+pub use image::{host_groups, GroupsFromImage};
 use ephemeral::{DYNAMIC_UID_DIR, UID_MAX, UID_MIN};
 pub use names::validate_run_as_user_name;
 

@@ -22,8 +22,16 @@ pub enum JobError {
     Enter { path: PathBuf, source: io::Error },
     #[error("cannot set {limit} to {value:?}: the host refused writing {path}: {reason}")]
     Limit { limit: &'static str, value: String, path: PathBuf, reason: String },
-    #[error("cannot set {limit}: this host has no {controller} cgroup controller for the job; enable it or drop the limit")]
+    #[error("cannot set {limit}: this host has no {controller} cgroup controller for the job (no cgroup v1 hierarchy of it is mounted and cgroup v2 does not offer it); enable it or drop the field")]
     NoController { limit: &'static str, controller: &'static str },
+    #[error("cannot set {limit}: the container's job has no {controller} cgroup: hostproc joins that hierarchy at create only when the spec sets such a limit (and this host may have none); create the container with it")]
+    NotJoined { limit: &'static str, controller: &'static str },
+    #[error("cannot set {limit}: the {controller} cgroup controller is not enabled for the job's cgroup: cgroup v2 offers it, but {parent} does not pass it down (cgroup.subtree_control), and hostproc enables it only in the cgroups it makes, never in the caller's own; enable it there or drop the field")]
+    NotEnabled { limit: &'static str, controller: &'static str, parent: PathBuf },
+    #[error("cannot set {limit}: {why}")]
+    Unsupported { limit: &'static str, why: String },
+    #[error("cannot set {limit} to {value}: the job uses {usage} bytes now, and checkBeforeUpdate refuses a limit below the usage; give a higher limit")]
+    BelowUsage { limit: &'static str, value: i64, usage: u64 },
     #[error("{limit} = {value} is out of range: {hint}")]
     OutOfRange { limit: &'static str, value: String, hint: &'static str },
     #[error("cannot {what} the job's cgroup {path}: {source}")]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dirs::{make_dir, remove_dir};
 use crate::{JobError, Layout, Resources, Write};
 
 /// The job's directory in one hierarchy.
@@ -70,7 +71,7 @@ pub(crate) fn read(path: &Path) -> io::Result<String> {
 
 /// Writes a cgroup file the way cgroupfs wants it: one write(2), no create, no truncate
 /// semantics needed.
-fn write_file(path: &Path, value: &str) -> io::Result<()> {
+pub(crate) fn write_file(path: &Path, value: &str) -> io::Result<()> {
     let mut f = fs::OpenOptions::new().write(true).open(path)?;
     f.write_all(value.as_bytes())
 }
@@ -78,11 +79,19 @@ fn write_file(path: &Path, value: &str) -> io::Result<()> {
 fn reason(e: &io::Error, file: &str) -> String {
     match e.raw_os_error() {
         Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() => {
-            if file == "memory.memsw.limit_in_bytes" {
-                "the kernel has no such file: swap accounting is off (boot with swapaccount=1) or omit memory.swap".into()
-            } else {
-                "the kernel has no such file: the controller or feature is not available on this host".into()
-            }
+            let why = match file {
+                "memory.memsw.limit_in_bytes" => "swap accounting is off (boot with swapaccount=1) or omit memory.swap",
+                "cpu.rt_runtime_us" | "cpu.rt_period_us" => "the kernel has no realtime group scheduling (CONFIG_RT_GROUP_SCHED); drop the field",
+                "cpu.cfs_burst_us" | "cpu.max.burst" => "the kernel has no CFS burst (Linux 5.14 or later); drop the field",
+                "cpu.idle" => "the kernel has no cpu.idle (Linux 5.15 or later); drop the field",
+                "blkio.leaf_weight" | "blkio.leaf_weight_device" => "leaf weights were CFQ's, which Linux 5.0 removed (BFQ has none); drop the field",
+                f if f.starts_with("hugetlb.") => "the kernel has no huge pages of that size (see /sys/kernel/mm/hugepages); fix pageSize",
+                _ => "the controller or feature is not available on this host",
+            };
+            format!("the kernel has no such file: {why}")
+        }
+        Some(x) if x == rustix::io::Errno::INVAL.raw_os_error() && file == "memory.use_hierarchy" => {
+            format!("the kernel rejected the value ({e}): memory accounting is always hierarchical since Linux 5.16; give true or drop the field")
         }
         Some(x) if x == rustix::io::Errno::INVAL.raw_os_error() => {
             format!("the kernel rejected the value ({e}); check it against the host (CPUs, memory nodes, devices, current usage)")
@@ -122,7 +131,7 @@ impl Job {
     /// Creates the job's cgroup in every hierarchy and applies `res`. On any failure
     /// every directory made so far is removed again.
     pub fn create(layout: &Layout, cgroups_path: Option<&Path>, id: &str, res: &Resources) -> Result<Job, JobError> {
-        let job = Job::planned(layout, cgroups_path, id)?;
+        let job = Job::planned(layout, cgroups_path, id, res)?;
         job.make(res, Part::All)?;
         Ok(job)
     }
@@ -144,14 +153,13 @@ impl Job {
         // the first part, before anything is made.
         let writes = self.writes(res);
         if part != Part::V1 {
-            res.validate()?;
-            self.apply_writes(writes.iter().filter(|w| self.dir_for(w.controller).is_none()))?;
+            self.check(res, &writes, false)?;
         }
         let mut made = Job { dirs: Vec::new() };
         for d in self.dirs.iter().filter(|d| part.has(d)) {
             let step = make_dir(d).and_then(|()| {
                 made.dirs.push(d.clone());
-                self.apply_writes(writes.iter().filter(|w| self.dir_for(w.controller).is_some_and(|w| w.path == d.path)))
+                self.apply_writes(writes.iter().filter(|w| self.dir_for_write(w).is_some_and(|w| w.path == d.path)))
             });
             if let Err(e) = step {
                 let _ = made.remove();
@@ -163,14 +171,32 @@ impl Job {
     }
 
     /// Where the job's directories would be, without creating them (recorded in the
-    /// state before creation, so a crash half-way can be undone).
-    pub fn planned(layout: &Layout, cgroups_path: Option<&Path>, id: &str) -> Result<Job, JobError> {
+    /// state before creation, so a crash half-way can be undone). The optional v1
+    /// hierarchies `res` needs (hugetlb, net_cls, net_prio, rdma) are included.
+    /// With an absolute `cgroups_path`, the parents that do not exist yet are hostproc's to
+    /// make (as runc makes them) and to remove again when empty: removal stops at the
+    /// deepest one that exists now (a `stat` per hierarchy and missing level).
+    pub fn planned(layout: &Layout, cgroups_path: Option<&Path>, id: &str, res: &Resources) -> Result<Job, JobError> {
+        let extra = res.optional_controllers();
+        let extended;
+        let layout = if extra.is_empty() {
+            layout
+        } else {
+            extended = layout.with_optional(&extra);
+            &extended
+        };
         let placed = layout.place(cgroups_path, id)?;
         let keep_parent = cgroups_path.is_none();
+        let absolute = cgroups_path.is_some_and(Path::is_absolute);
         let dirs = placed
             .into_iter()
             .zip(&layout.hierarchies)
-            .map(|((path, stop), h)| {
+            .map(|((path, mut stop), h)| {
+                if absolute {
+                    while stop != h.mount && stop.starts_with(&h.mount) && !stop.exists() {
+                        stop.pop();
+                    }
+                }
                 let (controllers, unified) = match &h.kind {
                     crate::HierarchyKind::V1 { controllers } => (controllers.clone(), false),
                     crate::HierarchyKind::Unified { controllers } => (controllers.clone(), true),
@@ -185,10 +211,51 @@ impl Job {
         self.dirs.iter().all(|d| d.unified)
     }
 
-    /// Writes the limits (also used by `update`).
+    /// Writes the limits (also used by `update`): refused, warned about and checked by the
+    /// rules of create, and checkBeforeUpdate's usage check.
     pub fn apply(&self, res: &Resources) -> Result<(), JobError> {
+        let writes = self.writes(res);
+        self.check(res, &writes, true)?;
+        if let (Some(true), Some(limit)) = (res.memory_check_before_update, res.memory_limit.filter(|l| *l > 0)) {
+            if let Some(d) = self.dir_for("memory") {
+                let file = if d.unified { "memory.current" } else { "memory.usage_in_bytes" };
+                let usage = read(&d.path.join(file)).ok().and_then(|t| t.trim().parse::<u64>().ok()).unwrap_or(0);
+                if usage > limit as u64 {
+                    return Err(JobError::BelowUsage { limit: crate::resources::CHECK, value: limit, usage });
+                }
+            }
+        }
+        self.apply_writes(writes.iter())
+    }
+
+    /// What is refused before anything is made or written: values out of range, limits
+    /// this kind of hierarchy cannot have, limits whose controller the job lacks. Then
+    /// the warnings for what is accepted and not applied.
+    fn check(&self, res: &Resources, writes: &[Write], update: bool) -> Result<(), JobError> {
         res.validate()?;
-        self.apply_writes(self.writes(res).iter())
+        let v2 = self.is_v2_only();
+        if v2 {
+            if let Some(e) = res.v2_refusal() {
+                return Err(e);
+            }
+        }
+        if let Some(wr) = writes.iter().find(|w| self.dir_for_write(w).is_none()) {
+            let (limit, controller) = (wr.limit, wr.controller);
+            return Err(if wr.unified && !v2 && self.dir_for(controller).is_some() {
+                let why = format!("{} is a cgroup v2 file, and this host keeps the {controller} controller in a cgroup v1 hierarchy; use the v1 fields of linux.resources instead", wr.file);
+                JobError::Unsupported { limit, why }
+            } else if update && crate::resources::OPTIONAL_CONTROLLERS.contains(&controller) {
+                JobError::NotJoined { limit, controller }
+            } else {
+                JobError::NoController { limit, controller }
+            });
+        }
+        if v2 {
+            for w in res.v2_unapplied() {
+                tracing::warn!("linux.resources: {w}");
+            }
+        }
+        Ok(())
     }
 
     /// Every file write `res` asks of this job, in order.
@@ -223,6 +290,15 @@ impl Job {
         Ok(())
     }
 
+    /// The directory a write goes to: a unified file only to the v2 one (when it offers the
+    /// controller), the others to their controller's.
+    fn dir_for_write(&self, wr: &Write) -> Option<&JobDir> {
+        if !wr.unified {
+            return self.dir_for(wr.controller);
+        }
+        self.dirs.iter().find(|d| d.unified && (wr.controller.is_empty() || d.controllers.iter().any(|c| c == wr.controller)))
+    }
+
     fn dir_for(&self, controller: &str) -> Option<&JobDir> {
         if controller.is_empty() {
             return self.dirs.iter().find(|d| d.unified);
@@ -231,10 +307,13 @@ impl Job {
     }
 
     fn write_one(&self, wr: &Write) -> Result<(), (io::Error, PathBuf)> {
-        let Some(dir) = self.dir_for(wr.controller) else {
+        let Some(dir) = self.dir_for_write(wr) else {
             let e = io::Error::new(io::ErrorKind::NotFound, format!("no {} controller", wr.controller));
             return Err((e, PathBuf::from(&wr.file)));
         };
+        // A controller a hybrid host offers in cgroup v2 only (hugetlb here): its v2 file.
+        let v2 = (dir.unified && !wr.unified && !self.is_v2_only()).then(|| wr.as_v2());
+        let wr = v2.as_ref().unwrap_or(wr);
         let mut path = dir.path.join(&wr.file);
         let mut res = write_file(&path, &wr.value);
         for alt in &wr.alternatives {
@@ -498,151 +577,22 @@ fn wait_for(path: &Path, want: &str) {
     }
 }
 
-fn make_dir(d: &JobDir) -> Result<(), JobError> {
-    let create_err = |source: io::Error| match source.raw_os_error() {
-        Some(x) if x == rustix::io::Errno::AGAIN.raw_os_error() => JobError::Limited { path: d.path.clone() },
-        _ => JobError::Create { path: d.path.clone(), source },
-    };
-    // The common case: the parents exist (hostproc's own is kept), so one mkdir does.
-    if d.path.parent() != Some(d.stop.as_path()) && d.path.parent().is_some_and(|p| p.starts_with(&d.stop)) {
-        match fs::create_dir(&d.path) {
-            Ok(()) => {
-                // Filled in by the kernel when hostproc made the parent (clone_children);
-                // otherwise copied, the parent first (a concurrent create may have made it
-                // and not yet filled it in).
-                if !d.unified && d.controllers.iter().any(|c| c == "cpuset") && !cpuset_filled(&d.path) {
-                    if let Some(p) = d.path.parent() {
-                        inherit_cpuset(p);
-                    }
-                    inherit_cpuset(&d.path);
-                }
-                return Ok(());
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(create_err(e)),
-        }
-    }
-    // A concurrent removal of an empty shared parent (hostproc/) can race our mkdir: retry.
-    for attempt in 0..5 {
-        let rel = d.path.strip_prefix(&d.stop).unwrap_or(&d.path);
-        let mut cur = d.stop.clone();
-        let mut res = Ok(());
-        let comps: Vec<_> = rel.components().collect();
-        let mut created = Vec::new();
-        for (i, c) in comps.iter().enumerate() {
-            cur.push(c);
-            match fs::create_dir(&cur) {
-                Ok(()) => {
-                    created.push(cur.clone());
-                    if d.unified {
-                        enable_controllers(&cur, &d.controllers, i + 1 < comps.len());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    if i + 1 == comps.len() {
-                        let busy = read(&cur.join("cgroup.procs")).map(|t| !t.trim().is_empty()).unwrap_or(false);
-                        if busy {
-                            return Err(JobError::InUse { path: cur });
-                        }
-                    }
-                }
-                Err(e) => {
-                    res = Err(e);
-                    break;
-                }
-            }
-        }
-        if res.is_err() {
-            // Nothing half-made: the levels this attempt created go again.
-            for p in created.iter().rev() {
-                let _ = fs::remove_dir(p);
-            }
-        }
-        match res {
-            Ok(()) => {
-                if !d.unified && d.controllers.iter().any(|c| c == "cpuset") {
-                    // Every level, not only the ones we made: a concurrent container may
-                    // have made a shared parent and not yet filled it in.
-                    let mut cur = d.stop.clone();
-                    for c in &comps {
-                        cur.push(c);
-                        inherit_cpuset(&cur);
-                    }
-                    // Levels we made above the job: the kernel fills in their future
-                    // children itself, which spares each later job two writes and a rebuild
-                    // of the scheduler domains (cgroup v1's cpuset).
-                    for p in created.iter().filter(|p| **p != d.path) {
-                        let _ = write_file(&p.join("cgroup.clone_children"), "1");
-                    }
-                }
-                return Ok(());
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 4 => continue,
-            Err(e) => return Err(create_err(e)),
-        }
-    }
-    unreachable!()
-}
-
-/// A new v1 cpuset cgroup starts with no CPUs and no memory nodes; give an empty one
-/// its parent's. The kernel's clone_children fills in both or neither, so one file tells.
-fn cpuset_filled(dir: &Path) -> bool {
-    read(&dir.join("cpuset.cpus")).is_ok_and(|v| !v.trim().is_empty())
-}
-
-fn inherit_cpuset(dir: &Path) {
-    let Some(parent) = dir.parent() else { return };
-    for f in ["cpuset.cpus", "cpuset.mems"] {
-        if read(&dir.join(f)).is_ok_and(|v| v.trim().is_empty()) {
-            if let Ok(v) = read(&parent.join(f)) {
-                let _ = write_file(&dir.join(f), v.trim());
-            }
-        }
-    }
-}
-
-/// On v2, a level we create between the caller's cgroup and the job must pass the
-/// controllers down (the job itself keeps its processes, so it enables none).
-fn enable_controllers(dir: &Path, controllers: &[String], intermediate: bool) {
-    if !intermediate || controllers.is_empty() {
-        return;
-    }
-    // One at a time: a single line fails as a whole when one controller is not offered.
-    for c in controllers {
-        let _ = write_file(&dir.join("cgroup.subtree_control"), &format!("+{c}"));
-    }
-}
-
-fn remove_dir(d: &JobDir, keep_parent: bool) -> Result<(), JobError> {
-    let mut cur = d.path.clone();
-    let stop = match d.path.parent() {
-        Some(p) if keep_parent => p.to_path_buf(),
-        _ => d.stop.clone(),
-    };
-    let mut first = true;
-    while cur.starts_with(&stop) && cur != stop {
-        match fs::remove_dir(&cur) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) if first && e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
-                return Err(JobError::Busy { path: cur });
-            }
-            // A parent still used by another container (or not ours): stop climbing.
-            Err(_) if !first => break,
-            Err(source) => return Err(JobError::Io { what: "remove", path: cur, source }),
-        }
-        first = false;
-        if !cur.pop() {
-            break;
-        }
-    }
-    Ok(())
-}
-
 fn limit_error(wr: &Write, path: PathBuf, e: &io::Error) -> JobError {
     if e.kind() == io::ErrorKind::NotFound && !path.is_absolute() {
         return JobError::NoController { limit: wr.limit, controller: wr.controller };
+    }
+    // In cgroup v2 a controller the hierarchy offers reaches the job only where each
+    // parent enables it (cgroup.subtree_control); hostproc enables it only in the levels
+    // it makes, and never in the caller's own cgroup.
+    if e.kind() == io::ErrorKind::NotFound && !wr.controller.is_empty() {
+        if let Some(dir) = path.parent() {
+            if let Ok(enabled) = read(&dir.join("cgroup.controllers")) {
+                if !enabled.split_whitespace().any(|c| c == wr.controller) {
+                    let parent = dir.parent().unwrap_or(dir).to_path_buf();
+                    return JobError::NotEnabled { limit: wr.limit, controller: wr.controller, parent };
+                }
+            }
+        }
     }
     JobError::Limit { limit: wr.limit, value: wr.value.clone(), reason: reason(e, &wr.file), path }
 }

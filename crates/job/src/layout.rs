@@ -39,16 +39,29 @@ impl Hierarchy {
     }
 }
 
-/// The v1 controllers a job joins. Others (devices, net_cls, perf_event, hugetlb, rdma,
-/// misc, named hierarchies) carry no limit we set and are left alone: a HostProcess
-/// container reaches the host's devices, so a devices cgroup of its own (which would
-/// inherit the caller's rules and add none) is only a mkdir, a join and an rmdir more.
+/// The v1 controllers a job always joins. hugetlb, net_cls, net_prio and rdma are joined
+/// only by a job whose limits use them (`Layout::with_optional`), so a spec without those
+/// costs no mkdir, join or rmdir more. Others (devices, perf_event, misc, named
+/// hierarchies) carry no limit we set and are left alone: a HostProcess container reaches
+/// the host's devices, so a devices cgroup of its own (which would inherit the caller's
+/// rules and add none) is only a mkdir, a join and an rmdir more.
 const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "blkio"];
+use crate::resources::OPTIONAL_CONTROLLERS;
+
+/// A v1 hierarchy of optional controllers, as /proc/self/cgroup names it; its mount point
+/// is looked for only when a job needs it.
+#[derive(Debug, Clone)]
+struct Optional {
+    controllers: Vec<String>,
+    candidates: [PathBuf; 2],
+    own: PathBuf,
+}
 
 /// The host's cgroup hierarchies as seen by the calling process.
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub hierarchies: Vec<Hierarchy>,
+    optional: Vec<Optional>,
 }
 
 impl Layout {
@@ -63,6 +76,7 @@ impl Layout {
     /// The same from a given `/proc/<pid>/cgroup` text (tests use a temporary root).
     pub fn from_proc_cgroup(root: &CgroupRoot, text: &str) -> Result<Layout, JobError> {
         let mut hierarchies = Vec::new();
+        let mut optional = Vec::new();
         let pure_v2 = root.0.join("cgroup.controllers").exists();
         for line in text.lines() {
             let mut it = line.splitn(3, ':');
@@ -86,6 +100,11 @@ impl Layout {
             }
             let list: Vec<String> = ctrls.split(',').filter(|c| V1_CONTROLLERS.contains(c)).map(str::to_owned).collect();
             if list.is_empty() {
+                let opt: Vec<String> = ctrls.split(',').filter(|c| OPTIONAL_CONTROLLERS.contains(c)).map(str::to_owned).collect();
+                if let Some(first) = opt.first() {
+                    let candidates = [root.0.join(ctrls), root.0.join(first)];
+                    optional.push(Optional { controllers: opt, candidates, own });
+                }
                 continue;
             }
             // Co-mounted controllers (cpu,cpuacct) live at the joined name; each single
@@ -109,7 +128,24 @@ impl Layout {
         }
         // The unified hierarchy first: it has cgroup.kill and cgroup.events.
         hierarchies.sort_by_key(|h| !h.is_unified());
-        Ok(Layout { hierarchies })
+        Ok(Layout { hierarchies, optional })
+    }
+
+    /// This layout with the optional v1 hierarchies (hugetlb, net_cls, net_prio, rdma) that
+    /// `controllers` names, where the host mounts them. One the host lacks is left out:
+    /// the limit that needs it is refused before anything is made.
+    pub fn with_optional(&self, controllers: &[&str]) -> Layout {
+        let mut out = self.clone();
+        for o in &self.optional {
+            if !o.controllers.iter().any(|c| controllers.contains(&c.as_str())) {
+                continue;
+            }
+            if let Some(mount) = o.candidates.iter().find(|m| m.join("cgroup.procs").exists()) {
+                let kind = HierarchyKind::V1 { controllers: o.controllers.clone() };
+                out.hierarchies.push(Hierarchy { kind, mount: mount.clone(), own: o.own.clone() });
+            }
+        }
+        out
     }
 
     /// True when this host keeps its controllers in v1 hierarchies.

@@ -13,8 +13,9 @@ mod error;
 mod layout;
 mod resources;
 mod job;
+mod dirs;
 
 pub use error::JobError;
 pub use job::{Entry, Job, Part, Stats};
 pub use layout::{systemd_to_cgroupfs, CgroupRoot, Hierarchy, HierarchyKind, Layout};
-pub use resources::{blkio_weight_to_io, shares_to_weight, weight_to_shares, Resources, ThrottleDevice, WeightDevice, Write};
+pub use resources::{blkio_weight_to_io, shares_to_weight, weight_to_shares, HugepageLimit, Rdma, Resources, ThrottleDevice, WeightDevice, Write};

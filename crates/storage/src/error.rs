@@ -18,6 +18,8 @@ pub enum StorageError {
     Escape { destination: String, rootfs: PathBuf },
     #[error("the rootfs location {0} exists but is not a directory: remove it or choose another location (microsoft.com/hostprocess-rootfs-location)")]
     LocationNotDir(PathBuf),
+    #[error("linux.rootfsPropagation {0:?} is not a mount propagation: give one of rslave (the default), rshared, rprivate, runbindable, or slave, shared, private, unbindable")]
+    BadRootPropagation(String),
     #[error("cannot {what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: io::Error },
 }

@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{openat2, AtFlags, Mode, OFlags, ResolveFlags};
-use rustix::mount::{mount, mount_remount, unmount, MountFlags, UnmountFlags};
+use rustix::mount::{mount, mount_change, mount_remount, unmount, MountFlags, MountPropagationFlags, UnmountFlags};
 
 use crate::error::io_err;
 use crate::{Plan, Record, StorageError};
@@ -56,6 +56,9 @@ impl HostMounts {
                 }
             }
             rec.host_mounts.push(rel.to_path_buf());
+            if m.propagation.is_some_and(|p| p.kind == crate::PropagationKind::Shared) {
+                rec.shared_host_mounts.push(rel.to_path_buf());
+            }
         }
         rec
     }
@@ -65,7 +68,7 @@ impl HostMounts {
         let root_fd = open_root(&plan.rootfs)?;
         for m in &plan.mounts {
             if let Err(e) = mount_one(&root_fd, plan, m) {
-                let _ = release(&plan.rootfs, &rec.host_mounts, &rec.created);
+                let _ = release(&plan.rootfs, &rec.host_mounts, &rec.created, &rec.shared_host_mounts);
                 return Err(e);
             }
         }
@@ -128,18 +131,28 @@ fn mount_one(root_fd: &OwnedFd, plan: &Plan, m: &crate::MountSpec) -> Result<(),
     }
     mount(&m.source, fd_path(&target).as_str(), "", flags, None)
         .map_err(|e| io_err("bind-mount onto", plan.rootfs.join(rel))(e.into()))?;
-    if m.readonly {
-        // Re-open: the path now leads to the new mount's root, which is what we remount.
+    if m.readonly || m.propagation.is_some() {
+        // Re-open: the path now leads to the new mount's root, which is what we change.
         let mounted = beneath(root_fd, rel, OFlags::PATH).map_err(io_err("open the mount", plan.rootfs.join(rel)))?;
-        mount_remount(fd_path(&mounted).as_str(), MountFlags::BIND | MountFlags::RDONLY, "")
-            .map_err(|e| io_err("make read-only", plan.rootfs.join(rel))(e.into()))?;
+        if m.readonly {
+            mount_remount(fd_path(&mounted).as_str(), MountFlags::BIND | MountFlags::RDONLY, "")
+                .map_err(|e| io_err("make read-only", plan.rootfs.join(rel))(e.into()))?;
+        }
+        if let Some(p) = m.propagation {
+            // A bind of a shared source is already the source's peer; this keeps it so
+            // (rshared), or cuts the payload's way to the host (rslave, private).
+            mount_change(fd_path(&mounted).as_str(), p.volume_flags())
+                .map_err(|e| io_err("set the mount propagation of", plan.rootfs.join(rel))(e.into()))?;
+        }
     }
     Ok(())
 }
 
 /// Unmounts `mounts` and removes `created` (both relative to `root`), newest first.
-/// Missing paths and non-mounts are skipped: safe to repeat after a crash.
-pub(crate) fn release(root: &Path, mounts: &[PathBuf], created: &[PathBuf]) -> Result<(), StorageError> {
+/// Missing paths and non-mounts are skipped: safe to repeat after a crash. Those of
+/// `shared` are made private first: an unmount propagates to the peers, and would take the
+/// payload's mounts off the volume's source on the host.
+pub(crate) fn release(root: &Path, mounts: &[PathBuf], created: &[PathBuf], shared: &[PathBuf]) -> Result<(), StorageError> {
     let root_fd = match open_root(root) {
         Ok(fd) => fd,
         Err(_) if !root.exists() => return Ok(()),
@@ -150,6 +163,9 @@ pub(crate) fn release(root: &Path, mounts: &[PathBuf], created: &[PathBuf]) -> R
         // Unmount every layer stacked there (a payload may have mounted on top).
         for _ in 0..16 {
             let Ok(fd) = beneath(&root_fd, rel, OFlags::PATH) else { break };
+            if shared.contains(rel) {
+                let _ = mount_change(fd_path(&fd).as_str(), MountPropagationFlags::PRIVATE | MountPropagationFlags::REC);
+            }
             match unmount(fd_path(&fd).as_str(), UnmountFlags::DETACH) {
                 Ok(()) => continue,
                 Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => break,

@@ -22,10 +22,12 @@ mod plan;
 mod points;
 mod host;
 mod bind;
+mod propagation;
 
 pub use error::StorageError;
 pub use plan::{Mode, MountSpec, Plan, DEFAULT_LOCATION};
 pub use points::SharedPoints;
+pub use propagation::{Propagation, PropagationKind};
 pub use host::HostMounts;
 pub use bind::enter as enter_bind_mode;
 
@@ -87,6 +89,10 @@ pub struct Record {
     /// Host-mode mount points created inside the rootfs, in the order they were made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub created: Vec<PathBuf>,
+    /// Host-mode mounts asked to be shared (`rshared`): made private before they are
+    /// unmounted, so that the payload's mounts under them stay on the host (as with runc).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_host_mounts: Vec<PathBuf>,
     /// The rootfs, the boundary for host-mode clean-up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootfs: Option<PathBuf>,
@@ -97,7 +103,7 @@ pub struct Record {
 pub fn release(rec: &Record, lock_dir: &std::path::Path) -> Result<(), StorageError> {
     let mut first = None;
     if let Some(root) = &rec.rootfs {
-        if let Err(e) = host::release(root, &rec.host_mounts, &rec.created) {
+        if let Err(e) = host::release(root, &rec.host_mounts, &rec.created, &rec.shared_host_mounts) {
             first.get_or_insert(e);
         }
     }

@@ -2,7 +2,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::StorageError;
+use crate::{Propagation, StorageError};
 
 /// The default place of the rootfs in bind mode (hcsshim's `C:\hpc`).
 pub const DEFAULT_LOCATION: &str = "/hpc";
@@ -21,6 +21,8 @@ pub struct MountSpec {
     pub readonly: bool,
     pub recursive: bool,
     pub source_is_dir: bool,
+    /// The mount's propagation option (`rshared`, `rslave`, ...; the last one given), if any.
+    pub propagation: Option<Propagation>,
 }
 
 /// Everything the storage needs to know.
@@ -32,6 +34,8 @@ pub struct Plan {
     /// Bind mode: where the rootfs appears (default `/hpc`).
     pub location: PathBuf,
     pub mounts: Vec<MountSpec>,
+    /// `linux.rootfsPropagation` (bind mode: the payload's view of the host's tree).
+    pub root_propagation: Option<Propagation>,
 }
 
 /// Mounts a host process needs no copy of: the host's own serve.
@@ -101,9 +105,12 @@ impl Plan {
                 readonly: options.iter().any(|o| o == "ro"),
                 recursive: options.iter().any(|o| o == "rbind"),
                 source_is_dir: meta.is_dir(),
+                propagation: options.iter().rev().find_map(|o| Propagation::parse(o)),
             });
         }
-        Ok(Plan { mode, rootfs, rootfs_readonly, location, mounts: out })
+        let plan = Plan { mode, rootfs, rootfs_readonly, location, mounts: out, root_propagation: None };
+        plan.warn_untied_sources();
+        Ok(plan)
     }
 
     /// The path the payload knows the sandbox by (`CONTAINER_SANDBOX_MOUNT_POINT`).

@@ -387,6 +387,26 @@ pub fn setns(fd: RawFd) -> io::Result<()> {
     cvt(unsafe { libc::setns(fd, 0) }).map(drop)
 }
 
+/// The kind of namespace an nsfs file (`/proc/PID/ns/*`, or a bind mount of one) refers
+/// to, by its name in the runtime spec ("network", "pid", ...): `ioctl(NS_GET_NSTYPE)`.
+/// `ENOTTY`/`EINVAL` when `fd` is not a namespace file.
+pub fn namespace_kind(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<&'static str> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an ioctl without argument on a descriptor the caller holds open.
+    let t = cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::NS_GET_NSTYPE) })?;
+    Ok(match t {
+        libc::CLONE_NEWNET => "network",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWNS => "mount",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        libc::CLONE_NEWTIME => "time",
+        _ => "unknown",
+    })
+}
+
 /// `mkfifo(3)` with the given mode.
 pub fn mkfifo(path: &CStr, mode: u32) -> io::Result<()> {
     // SAFETY: path is a valid C string.

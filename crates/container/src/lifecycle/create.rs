@@ -80,7 +80,7 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
         let pidfd = sig::pidfd_open(pid).map_err(crate::error::io_err("watch", format!("/proc/{pid}")))?;
         st.status = Status::Created;
         st.hostproc.init_start = state::start_time(pid).map(|t| t.0).unwrap_or(0);
-        let sup = spawn_supervisor(&opts.root, id, pidfd, &cfg, job, made.points.take(), &made.record, master.map(|m| m.0), &guard)?;
+        let sup = spawn_supervisor(&opts.root, id, pidfd, &cfg, job, made.points.take(), (&made.record, &made.dirs), master.map(|m| m.0), &guard)?;
         st.hostproc.supervisor = Some((sup, state::start_time(sup).map(|t| t.0).unwrap_or(0)));
         st.save(&opts.root)?;
         crate::crashpoint::hit("after-created");
@@ -121,7 +121,7 @@ fn spawn_supervisor(
     cfg: &Config,
     job: &Job,
     points: Option<SharedPoints>,
-    record: &Record,
+    (record, dirs): (&Record, &[PathBuf]),
     master: Option<OwnedFd>,
     guard: &super::Lock,
 ) -> Result<i32, ContainerError> {
@@ -143,19 +143,21 @@ fn spawn_supervisor(
                     let _ = sig::dup2(null.as_raw_fd(), t);
                 }
             }
-            supervise(root, id, pidfd, cfg.options.grace, job, points, record);
+            supervise(root, id, pidfd, cfg.options.grace, job, points, record, dirs);
             sig::exit_immediately(0)
         }
     }
 }
 
-fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, points: Option<SharedPoints>, record: &Record) {
+#[allow(clippy::too_many_arguments)]
+fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, points: Option<SharedPoints>, record: &Record, dirs: &[PathBuf]) {
     // It sleeps for the container's life: keep only what it uses resident.
     sig::trim_resident_memory();
     sig::wait_pidfd(std::os::fd::AsFd::as_fd(&pidfd), None);
     // Read before the rest is stopped: the kernel's count of OOM kills in the job.
     let oom = job.oom_killed();
     stop_rest(grace, job, None);
+    super::remove_made_dirs(dirs);
     super::release_storage(points, record);
     // A `delete` may hold the lock while it waits for us to finish: do not wait for it
     // long (the status is derived from init's death anyway; this only records it).

@@ -64,6 +64,8 @@ pub fn exec(root: &Path, id: &str, o: &ExecOptions) -> Result<i32, ContainerErro
         crate::config::check_ids(u)?;
         if u.uid() != 0 || u.gid() != 0 || u.additional_gids().as_ref().is_some_and(|g| !g.is_empty()) {
             identity = Identity::from_spec(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), u.umask());
+            // containerd's exec copies the container's process.user, image groups and all.
+            crate::config::host_groups(&mut identity, &st.rootfs)?;
         }
     }
     if let Some((uid, gid)) = o.user {

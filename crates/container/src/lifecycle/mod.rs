@@ -13,7 +13,7 @@ pub use ops::{delete, kill, pause, ps, resume, stats, update};
 pub use run::{run, RunOptions};
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hostproc_job::{Job, Layout, Part, Resources};
@@ -106,11 +106,13 @@ pub(crate) struct Made {
     /// The ephemeral user as recorded (removed at undo), and our hold on its uid.
     pub user: Option<hostproc_identity::EphemeralUser>,
     pub user_lock: Option<hostproc_identity::Ephemeral>,
+    /// Directories made for the working directory, parents first.
+    pub dirs: Vec<PathBuf>,
 }
 
 impl Made {
     pub fn new(record: Record) -> Made {
-        Made { job: None, points: None, record, user: None, user_lock: None }
+        Made { job: None, points: None, record, user: None, user_lock: None, dirs: Vec::new() }
     }
 }
 
@@ -123,6 +125,9 @@ impl Made {
                 tracing::warn!("{e}");
             }
         }
+        // Before the storage: a working directory made inside a host-mode volume is
+        // reached through its mount.
+        remove_made_dirs(&self.dirs);
         release_storage(self.points.take(), &self.record);
         if let Some(user) = self.user.take() {
             if let Err(e) = hostproc_identity::release(&user, self.user_lock.take()) {
@@ -147,10 +152,43 @@ pub(crate) fn release_storage(points: Option<SharedPoints>, record: &Record) {
     }
 }
 
+/// Removes the directories made for the working directory, deepest first, each only while
+/// it is empty (what the payload left there stays, with the directories above it) and no
+/// process works in it (another container may have found it made and be running there).
+/// Idempotent: gone already is fine.
+pub(crate) fn remove_made_dirs(dirs: &[PathBuf]) {
+    if dirs.is_empty() {
+        return;
+    }
+    let in_use = process_cwds();
+    for d in dirs.iter().rev() {
+        if in_use.iter().any(|c| c.starts_with(d)) {
+            tracing::info!(path = %d.display(), "working directory left in place: a process works in it");
+            continue;
+        }
+        match std::fs::remove_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::info!(path = %d.display(), "working directory left in place: {e}"),
+        }
+    }
+}
+
+/// The working directory of every process this one may look at (teardown only).
+fn process_cwds() -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    rd.filter_map(|e| {
+        let e = e.ok()?;
+        e.file_name().to_str()?.parse::<u32>().ok()?;
+        std::fs::read_link(e.path().join("cwd")).ok()
+    })
+    .collect()
+}
+
 /// The first state of a container, naming everything about to be made, and where its
 /// storage will be.
 pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, ContainerError> {
-    let planned = Job::planned(layout, cfg.cgroups_path.as_deref(), &cfg.id)?;
+    let planned = Job::planned(layout, cfg.cgroups_path.as_deref(), &cfg.id, &cfg.resources)?;
     let record = match cfg.storage.mode {
         Mode::Host => HostMounts::record(&cfg.storage),
         Mode::Bind => Record { shared_points: cfg.storage.shared_points().into_iter().map(|(p, _)| p).collect(), ..Default::default() },
@@ -176,6 +214,7 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
             ephemeral: None,
             reason: None,
             supervisor: None,
+            made_dirs: Vec::new(),
             hooks: cfg.hooks.later.clone(),
         },
     })
@@ -211,10 +250,23 @@ pub(crate) fn setup(cfg: &mut Config, made: &mut Made, st: &mut State, root: &Pa
         crash("after-user");
     }
     // The working directory is created if missing (seen from the host: in bind mode a
-    // path under the sandbox lives in the rootfs).
+    // path under the sandbox lives in the rootfs), each directory recorded before it is
+    // made, so that teardown (also delete --force after a crash) removes it again.
     let cwd = cfg.storage.host_view(&cfg.process.cwd);
-    if !cwd.exists() {
-        std::fs::create_dir_all(&cwd).map_err(crate::error::io_err("create the working directory (process.cwd)", &cwd))?;
+    if std::fs::symlink_metadata(&cwd).is_err() {
+        let mut missing: Vec<PathBuf> = cwd.ancestors().take_while(|p| std::fs::symlink_metadata(p).is_err()).map(Path::to_path_buf).collect();
+        missing.reverse();
+        st.hostproc.made_dirs = missing.clone();
+        made.dirs = missing;
+        st.save(root)?;
+        for d in &made.dirs {
+            match std::fs::create_dir(d) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(crate::error::io_err("create the working directory (process.cwd)", d)(e));
+                }
+                _ => {}
+            }
+        }
     }
     Ok(())
 }

@@ -92,6 +92,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
         }
     }
     crate::crashpoint::hit("delete-after-job");
+    super::remove_made_dirs(&st.hostproc.made_dirs);
     hostproc_storage::release(&st.hostproc.storage, &st.hostproc.lock_dir)?;
     if let Some(user) = &st.hostproc.ephemeral {
         hostproc_identity::release(user, None).map_err(|e| ContainerError::invalid("ephemeral user", e.to_string()))?;
