@@ -104,6 +104,8 @@ pub struct Config {
     /// A group name was given: an ephemeral user in this group is made at create.
     pub ephemeral_group: Option<(String, u32)>,
     pub process: ProcessConfig,
+    /// The spec's hooks, checked.
+    pub hooks: crate::hooks::Hooks,
 }
 
 fn host_cpus() -> u64 {
@@ -234,6 +236,7 @@ impl Config {
             id
         };
         let process = ProcessConfig::resolve(p, storage.sandbox(), || identity.home())?;
+        let hooks = crate::hooks::Hooks::from_spec(spec)?;
         Ok(Config {
             id: id.to_owned(),
             bundle: bundle.to_path_buf(),
@@ -245,6 +248,7 @@ impl Config {
             identity,
             ephemeral_group,
             process,
+            hooks,
         })
     }
 }

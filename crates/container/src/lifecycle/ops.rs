@@ -7,6 +7,7 @@ use hostproc_job::Resources;
 use hostproc_sys as sig;
 
 use super::lock;
+use crate::hooks::{self, Kind};
 use crate::state::{self, load_state, Status};
 use crate::ContainerError;
 
@@ -104,7 +105,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     // container's: while the lock was free another delete may have removed it and a create
     // put a new container of the same id in its place.
     match lock(root, id) {
-        Ok(g) if g.dir_ident() == ours => state::remove_dir(root, id).map_err(crate::error::io_err("remove the state directory", state::dir(root, id))),
+        Ok(g) if g.dir_ident() == ours => {
+            state::remove_dir(root, id).map_err(crate::error::io_err("remove the state directory", state::dir(root, id)))?;
+            drop(g);
+            // Deleted: the poststop hooks, before the command returns (once: by the delete
+            // that removed the state).
+            hooks::warn(Kind::Poststop, &st.hostproc.hooks.poststop, &st, Status::Stopped);
+            Ok(())
+        }
         Ok(_) | Err(ContainerError::NotExist(_)) => Ok(()),
         Err(e) => Err(e),
     }
