@@ -340,3 +340,31 @@ fn where_overlayfs_cannot_be_used_the_container_gets_a_copy() {
     v.release().unwrap();
     assert_eq!(fs::read_dir(&view_dir).unwrap().count(), 0);
 }
+
+#[test]
+fn concurrent_imports_keep_every_name_and_one_copy() {
+    let root = Root::new();
+    let t = tempdir();
+    let mut l = Layout::new(&t.path().join("layout"));
+    let files: Vec<String> = (0..50).map(|i| format!("f{i}")).collect();
+    let entries: Vec<E> = files.iter().map(|f| E::File(f, "some content\n", 0o644)).collect();
+    l.image(&[(oci::tar(&entries), C::Gzip)], None, &[]);
+    let ar = t.path().join("c.tar");
+    l.archive(&ar);
+    let src = format!("oci-archive:{}", ar.display());
+    let running: Vec<_> = (0..4)
+        .map(|i| {
+            let mut c = command(&root);
+            c.args(["image", "import", &src, &format!("n{i}")]);
+            spawn(c)
+        })
+        .collect();
+    for r in running {
+        r.finish(TIMEOUT).assert_code(0);
+    }
+    let mut got = names(&root);
+    got.sort();
+    assert_eq!(got, (0..4).map(|i| format!("docker.io/library/n{i}:latest")).collect::<Vec<_>>());
+    assert_eq!(fs::read_dir(store_dir(&root).join("rootfs")).unwrap().count(), 1);
+    assert_eq!(fs::read_dir(store_dir(&root).join("tmp")).unwrap().count(), 0);
+}

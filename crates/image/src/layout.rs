@@ -20,6 +20,8 @@ pub(crate) struct Layout {
     pub dir: PathBuf,
     /// The source as the user named it, for messages.
     pub source: String,
+    /// The store's blobs: an archive's blobs already there are not staged again.
+    pub store_blobs: PathBuf,
 }
 
 fn bad(source: &str, detail: impl Into<String>) -> ImageError {
@@ -34,7 +36,12 @@ pub(crate) struct Chosen {
 
 impl Layout {
     pub fn blob_path(&self, want: &Want) -> PathBuf {
-        self.dir.join("blobs/sha256").join(&want.hex)
+        let p = self.dir.join("blobs/sha256").join(&want.hex);
+        if p.exists() {
+            return p;
+        }
+        let stored = self.store_blobs.join(&want.hex);
+        if stored.exists() { stored } else { p }
     }
 
     fn read_small(&self, p: &Path) -> Result<Vec<u8>, ImageError> {
@@ -127,7 +134,7 @@ pub(crate) fn host_arch() -> &'static str {
 /// Stages an `oci-archive:` tar's layout files into `dir`: only `oci-layout`,
 /// `index.json` and `blobs/sha256/<hex>` are taken (their paths are ours, not the tar's),
 /// and each blob must hash to its name.
-pub(crate) fn stage_archive(file: &Path, dir: &Path, source: &str) -> Result<(), ImageError> {
+pub(crate) fn stage_archive(file: &Path, dir: &Path, source: &str, store_blobs: &Path) -> Result<(), ImageError> {
     let f = std::fs::File::open(file).map_err(|e| bad(source, format!("cannot open {}: {e}", file.display())))?;
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
@@ -150,7 +157,7 @@ pub(crate) fn stage_archive(file: &Path, dir: &Path, source: &str) -> Result<(),
             }
             ["blobs", "sha256", hex] if hex.len() == 64 && hex.bytes().all(|c| c.is_ascii_hexdigit()) => {
                 let dest = blobs.join(hex);
-                if dest.exists() {
+                if dest.exists() || store_blobs.join(hex).exists() {
                     continue;
                 }
                 let (got, _) = crate::blob::copy_hashing(&mut e, &dest, u64::MAX)?;

@@ -230,15 +230,15 @@ impl Store {
     /// returns the manifest and the name its annotations give.
     fn import_source(&self, source: &str, _lock: &Lock) -> Result<(Want, Option<String>), ImageError> {
         let (layout, tag, staged) = match ImageRef::parse(source)? {
-            ImageRef::Oci { path, tag } => (Layout { dir: path, source: source.to_owned() }, tag, None),
+            ImageRef::Oci { path, tag } => (Layout { dir: path, source: source.to_owned(), store_blobs: self.blobs() }, tag, None),
             ImageRef::OciArchive { file, tag } => {
                 let t = blob::temp_name(&self.tmp(), "archive");
-                let res = stage_archive(&file, &t, source);
+                let res = stage_archive(&file, &t, source, &self.blobs());
                 if let Err(e) = res {
                     let _ = std::fs::remove_dir_all(&t);
                     return Err(e);
                 }
-                (Layout { dir: t.clone(), source: source.to_owned() }, tag, Some(t))
+                (Layout { dir: t.clone(), source: source.to_owned(), store_blobs: self.blobs() }, tag, Some(t))
             }
             _ => return Err(ImageError::BadRef { image: source.to_owned(), detail: "import takes oci:DIR[:TAG] or oci-archive:FILE[:TAG]".into() }),
         };

@@ -346,3 +346,85 @@ mod tests {
         assert_eq!(clean(Path::new("./")).unwrap(), PathBuf::new());
     }
 }
+
+#[cfg(test)]
+mod layer_tests {
+    use super::*;
+
+    fn entry(b: &mut tar::Builder<Vec<u8>>, kind: EntryType, path: &str, link: &str, data: &[u8]) {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        let u = h.as_ustar_mut().unwrap();
+        u.name[..path.len()].copy_from_slice(path.as_bytes());
+        u.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    fn apply(dir: &Path, f: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Result<String, ImageError> {
+        let mut b = tar::Builder::new(Vec::new());
+        f(&mut b);
+        let data = b.into_inner().unwrap();
+        apply_layer(&open_root(dir)?, "test", &data[..])
+    }
+
+    #[test]
+    fn the_diff_id_is_the_plain_tars_sha256() {
+        let d = tempfile::tempdir().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        entry(&mut b, EntryType::Regular, "f", "", b"x");
+        let data = b.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &data).unwrap();
+        let got = apply_layer(&open_root(d.path()).unwrap(), "t", &gz.finish().unwrap()[..]).unwrap();
+        assert_eq!(got, format!("sha256:{:x}", Sha256::digest(&data)));
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_symlinked_directory_on_the_way_out_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("t");
+        let outside = d.path().join("outside");
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let e = apply(&target, |b| {
+            entry(b, EntryType::Symlink, "l", "../outside", b"");
+            entry(b, EntryType::Regular, "l/x", "", b"x");
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("resolves outside the image"), "{e}");
+        assert!(!outside.join("x").exists());
+        // Relative symlinks that stay inside are followed.
+        let t2 = d.path().join("t2");
+        std::fs::create_dir_all(&t2).unwrap();
+        apply(&t2, |b| {
+            entry(b, EntryType::Directory, "usr/lib", "", b"");
+            entry(b, EntryType::Symlink, "lib", "usr/lib", b"");
+            entry(b, EntryType::Regular, "lib/x", "", b"x");
+        })
+        .unwrap();
+        assert!(t2.join("usr/lib/x").is_file());
+    }
+
+    #[test]
+    fn a_file_replaces_a_lower_directory_and_a_symlink_is_not_written_through() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = d.path().join("victim");
+        std::fs::write(&outside, "safe").unwrap();
+        let t = d.path().join("t");
+        std::fs::create_dir_all(t.join("dir/sub")).unwrap();
+        std::os::unix::fs::symlink(&outside, t.join("ln")).unwrap();
+        apply(&t, |b| {
+            entry(b, EntryType::Regular, "dir", "", b"file now");
+            entry(b, EntryType::Regular, "ln", "", b"replaced");
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(t.join("dir")).unwrap(), b"file now");
+        assert_eq!(std::fs::read(t.join("ln")).unwrap(), b"replaced");
+        assert_eq!(std::fs::read(&outside).unwrap(), b"safe");
+    }
+}
