@@ -75,6 +75,13 @@ fn an_archive_from_make_image_sh_imports_under_its_annotated_name() {
     let rootfs = PathBuf::from(insp["rootfs"].as_str().unwrap());
     assert_eq!(fs::read_to_string(rootfs.join("hello.txt")).unwrap(), "file from the image\n");
     assert_eq!(fs::metadata(rootfs.join("bin/hpc-tool")).unwrap().mode() & 0o7777, 0o755);
+    // By digest: the repository and the manifest's digest.
+    let digest = insp["digest"].as_str().unwrap();
+    hostproc(&root, &["image", "inspect", &format!("hello@{digest}")]).assert_code(0);
+    hostproc(&root, &["image", "inspect", &format!("other@{digest}")]).assert_error();
+    let o = hostproc(&root, &["image", "import", &format!("oci-archive:{}", ar.display()), &format!("x@{digest}")]);
+    o.assert_error();
+    assert!(o.stderr.contains("takes a tag, not a digest"), "{}", o.dump());
     // Imported again: same digest, nothing new.
     hostproc(&root, &["image", "import", &format!("oci-archive:{}", ar.display()), "other/name:2"]).assert_code(0);
     assert_eq!(names(&root), ["docker.io/library/hello:1", "docker.io/other/name:2"]);

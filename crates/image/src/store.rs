@@ -272,6 +272,11 @@ impl Store {
     /// `hostproc image import SOURCE [NAME]`: the blobs into the store, unpacked, named.
     pub fn import(&self, source: &str, name: Option<&str>) -> Result<ImageSummary, ImageError> {
         let given = name.map(|n| self.stored_name(n)).transpose()?;
+        if let (Some(n), Some(given)) = (name, &given) {
+            if given.digest.is_some() {
+                return Err(ImageError::BadRef { image: n.to_owned(), detail: "the name to store an image under takes a tag, not a digest (the digest is the manifest's)".into() });
+            }
+        }
         let lock = self.lock()?;
         let (m, annotated) = self.import_source(source, &lock)?;
         let name = match (given, annotated) {
