@@ -343,6 +343,22 @@ fn where_overlayfs_cannot_be_used_the_container_gets_a_copy() {
     assert_eq!(fs::metadata(v.path().join("d")).unwrap().permissions().mode() & 0o7777, 0o750);
     fs::write(v.path().join("d/f"), "changed\n").unwrap();
     assert_eq!(fs::read_to_string(img.rootfs.join("d/f")).unwrap(), "f\n");
+    // A host-mode volume still bound under it (a crash before delete): release refuses
+    // rather than delete the host's files through the mount.
+    let host_dir = t.path().join("host-volume");
+    fs::create_dir(&host_dir).unwrap();
+    fs::write(host_dir.join("precious"), "keep\n").unwrap();
+    let dest = v.path().join("d");
+    let cmd = |args: &[&Path]| {
+        let mut c = std::process::Command::new(args[0]);
+        c.args(&args[1..]);
+        execute(c)
+    };
+    cmd(&[Path::new("mount"), Path::new("--bind"), &host_dir, &dest]).assert_code(0);
+    let e = v.release().unwrap_err().to_string();
+    cmd(&[Path::new("umount"), &dest]).assert_code(0);
+    assert!(e.contains("is still mounted beneath it"), "{e}");
+    assert_eq!(fs::read_to_string(host_dir.join("precious")).unwrap(), "keep\n");
     v.release().unwrap();
     v.release().unwrap();
     assert_eq!(fs::read_dir(&view_dir).unwrap().count(), 0);

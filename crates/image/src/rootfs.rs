@@ -135,6 +135,13 @@ impl ContainerRootfs {
                 Err(e) => return Err(io_err("unmount", &self.path)(e.into())),
             }
         }
+        // Host mode binds volumes under the rootfs: removing through them would delete the
+        // host's files.
+        for d in [&self.path, &self.upper(), &self.work()] {
+            if let Some(m) = mount_beneath(d) {
+                return Err(io_err("remove", d)(io::Error::other(format!("{m} is still mounted beneath it: delete the container first"))));
+            }
+        }
         match (std::fs::symlink_metadata(&self.path), std::fs::metadata(&self.dir)) {
             (Ok(v), Ok(d)) if v.dev() != d.dev() => {
                 return Err(io_err("remove", &self.path)(io::Error::other("it is still a mount point: unmount it first")));
@@ -165,6 +172,29 @@ pub(crate) fn overlay_using(rootfs: &Path) -> Option<String> {
         let (fstype, opts) = (post.next()?, post.nth(1)?);
         (fstype == "overlay" && opts.split(',').any(|o| o == want)).then(|| pre.split(' ').nth(4).unwrap_or("?").to_owned())
     })
+}
+
+/// A mount point at or beneath `dir` in this mount namespace, if there is one.
+fn mount_beneath(dir: &Path) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().filter_map(|l| l.split(' ').nth(4)).map(unescape).find(|m| Path::new(m).starts_with(dir))
+}
+
+/// mountinfo's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Copies the image's tree (trusted: the store's own) with modes, owners and times;
@@ -205,4 +235,13 @@ fn copy_meta(m: &std::fs::Metadata, d: &Path) -> Result<(), ImageError> {
     let t = |s: i64, ns: i64| Timespec { tv_sec: s, tv_nsec: ns as _ };
     let ts = Timestamps { last_access: t(m.atime(), m.atime_nsec()), last_modification: t(m.mtime(), m.mtime_nsec()) };
     utimensat(CWD, d, &ts, AtFlags::SYMLINK_NOFOLLOW).map_err(err("set the times of"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(super::unescape("/a\\040b\\011c\\134d"), "/a b\tc\\d");
+        assert_eq!(super::unescape("/plain\\04"), "/plain\\04");
+    }
 }
