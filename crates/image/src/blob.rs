@@ -31,7 +31,12 @@ impl Want {
                 detail: format!("digest {dg} is not sha256: only sha256 blobs are supported"),
             });
         }
-        Ok(Want { hex: dg.digest().to_owned(), size: d.size() })
+        let hex = dg.digest();
+        // The hex names files in the store: nothing but 64 hex digits may reach a path.
+        if hex.len() != 64 || !hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+            return Err(ImageError::BadSource { source_ref: source.to_owned(), detail: format!("digest {dg} is not sha256:<64 lowercase hex digits>") });
+        }
+        Ok(Want { hex: hex.to_owned(), size: d.size() })
     }
 }
 
@@ -106,6 +111,16 @@ pub(crate) fn read_json(blobs: &Path, want: &Want, source: &str) -> Result<Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_sha256_hex_digests_name_blobs() {
+        for d in ["sha256:../../../../etc/passwd", &format!("sha256:{}", "A".repeat(64)), &format!("sha512:{}", "a".repeat(128))] {
+            let j = serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": 1});
+            if let Ok(desc) = serde_json::from_value::<oci_spec::image::Descriptor>(j) {
+                assert!(Want::from_descriptor(&desc, "t").is_err(), "{d}");
+            }
+        }
+    }
 
     #[test]
     fn a_blob_is_kept_only_when_its_digest_and_size_match() {
