@@ -275,6 +275,17 @@ fn pull_policies_on_names_not_in_the_store() {
     assert!(!store_dir(&root).exists());
     let e = s.resolve("dir:/nonexistent-dir", PullPolicy::IfNotPresent).unwrap_err().to_string();
     assert!(e.contains("is not a directory"), "{e}");
+    // dir: is the directory itself, made absolute; its view is the directory (nothing made).
+    let t = tempdir();
+    std::env::set_current_dir(t.path()).unwrap();
+    fs::create_dir(t.path().join("rel")).unwrap();
+    let img = s.resolve("dir:rel", PullPolicy::Never).unwrap();
+    assert_eq!(img.rootfs, t.path().join("rel"));
+    let v = img.container_rootfs(t.path()).unwrap();
+    assert_eq!(v.path(), t.path().join("rel"));
+    v.release().unwrap();
+    assert!(t.path().join("rel").is_dir());
+    assert_eq!(img.config, hostproc_image::ImageConfig::default());
 }
 
 fn mounted(p: &Path) -> bool {

@@ -143,6 +143,8 @@ impl Store {
     pub fn resolve(&self, image: &str, policy: PullPolicy) -> Result<Image, ImageError> {
         match ImageRef::parse(image)? {
             ImageRef::Dir(p) => {
+                // Absolute: a detached supervisor does not keep the caller's directory.
+                let p = std::path::absolute(&p).map_err(io_err("resolve", &p))?;
                 if !p.is_dir() {
                     return Err(ImageError::BadRef { image: image.to_owned(), detail: format!("{} is not a directory", p.display()) });
                 }
