@@ -402,3 +402,30 @@ fn concurrent_imports_keep_every_name_and_one_copy() {
     assert_eq!(fs::read_dir(store_dir(&root).join("rootfs")).unwrap().count(), 1);
     assert_eq!(fs::read_dir(store_dir(&root).join("tmp")).unwrap().count(), 0);
 }
+
+#[test]
+fn an_import_killed_anywhere_leaves_a_usable_store() {
+    let root = Root::new();
+    let t = tempdir();
+    let mut l = Layout::new(&t.path().join("layout"));
+    l.image(&[(oci::tar(&[E::File("a", "a\n", 0o644)]), C::Gzip), (oci::tar(&[E::File("b", "b\n", 0o644)]), C::Zstd)], Some("crash:1"), &[]);
+    let ar = t.path().join("c.tar");
+    l.archive(&ar);
+    let src = format!("oci-archive:{}", ar.display());
+    for point in hostproc_image::CRASH_POINTS {
+        let mut c = command(&root);
+        c.args(["image", "import", &src]).env("HOSTPROC_CRASH_AT", point);
+        let o = execute(c);
+        assert_eq!(o.signal, Some(9), "{point}: not killed there:\n{}", o.dump());
+        assert!(names(&root).is_empty(), "{point}");
+        // The next writer finds the store usable and clears what the crash left.
+        hostproc(&root, &["image", "import", &src]).assert_code(0);
+        assert_eq!(names(&root), ["docker.io/library/crash:1"], "{point}");
+        assert_eq!(fs::read_dir(store_dir(&root).join("tmp")).unwrap().count(), 0, "{point}");
+        let insp: serde_json::Value = serde_json::from_str(&hostproc(&root, &["image", "inspect", "crash:1"]).assert_code(0).stdout).unwrap();
+        let r = PathBuf::from(insp["rootfs"].as_str().unwrap());
+        assert_eq!(tree(&r), ["a", "b"], "{point}");
+        hostproc(&root, &["image", "rm", "crash:1"]).assert_code(0);
+        assert_eq!(fs::read_dir(store_dir(&root).join("rootfs")).unwrap().count(), 0, "{point}");
+    }
+}

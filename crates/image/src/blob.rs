@@ -82,6 +82,7 @@ pub(crate) fn put(blobs: &Path, tmp: &Path, want: &Want, source: &str, r: impl F
     let reader = r().map_err(|e| bad(format!("cannot read it: {e}")))?;
     let t = temp_name(tmp, "blob");
     let res = copy_hashing(reader, &t, want.size).and_then(|(hex, n)| {
+        crate::crash_point("image-blob-written");
         if n != want.size {
             let has = if n > want.size { "more".to_owned() } else { n.to_string() };
             Err(bad(format!("it has {has} bytes where its descriptor says {}: the source is corrupt or truncated", want.size)))

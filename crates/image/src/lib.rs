@@ -21,6 +21,17 @@ pub use reference::{ImageRef, Name};
 pub use rootfs::ContainerRootfs;
 pub use store::{Image, ImageSummary, Store};
 
+/// Dies here with SIGKILL if `HOSTPROC_CRASH_AT` names this point (tests prove that a
+/// crash anywhere leaves the store usable). One environment lookup per point.
+pub(crate) fn crash_point(name: &str) {
+    if std::env::var_os("HOSTPROC_CRASH_AT").is_some_and(|v| v == name) {
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    }
+}
+
+/// The crash points, in the order an import meets them.
+pub const CRASH_POINTS: &[&str] = &["image-blob-written", "image-after-blobs", "image-mid-unpack", "image-after-rootfs"];
+
 /// Kubernetes' imagePullPolicy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PullPolicy {

@@ -221,6 +221,7 @@ impl Store {
             let p = self.blobs().join(&w.hex);
             let f = std::fs::File::open(&p).map_err(io_err("open", &p))?;
             let got = crate::unpack::apply_layer(&root, &w.digest(), f)?;
+            crate::crash_point("image-mid-unpack");
             if &got != want_diff {
                 return Err(ImageError::BadLayer { layer: w.digest(), detail: format!("its uncompressed content's sha256 is {got}, the config's diff id says {want_diff}: the image is corrupt") });
             }
@@ -268,6 +269,7 @@ impl Store {
         for w in &all {
             blob::put(&blobs, &tmp, w, src, open(w))?;
         }
+        crate::crash_point("image-after-blobs");
         Ok((chosen.manifest, chosen.name))
     }
 
@@ -304,6 +306,7 @@ impl Store {
             source: source.to_owned(),
             imported: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         };
+        crate::crash_point("image-after-rootfs");
         let mut idx = self.index()?;
         idx.images.insert(summary.name.clone(), summary.clone());
         self.write_index(&idx, &lock)?;
