@@ -288,6 +288,15 @@ fn pull_policies_on_names_not_in_the_store() {
     assert_eq!(img.config, hostproc_image::ImageConfig::default());
 }
 
+/// Releases a view when the test ends, passed or not: a failed assertion leaves no mount.
+struct Guard(PathBuf);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = hostproc_image::ContainerRootfs::release_at(&self.0);
+    }
+}
+
 fn mounted(p: &Path) -> bool {
     let p = p.display().to_string();
     fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split(' ').nth(4) == Some(&p))
@@ -298,7 +307,8 @@ fn a_containers_overlay_takes_its_writes_and_the_image_stays_unchanged() {
     let root = Root::new();
     let t = tempdir();
     let mut l = Layout::new(&t.path().join("layout"));
-    l.image(&[(oci::tar(&[E::File("hello.txt", "from the image\n", 0o644), E::File("gone.txt", "x\n", 0o644)]), C::Gzip)], Some("ov:1"), &[]);
+    let root_entry = oci::tar(&[E::Dir(".", 0o750)]);
+    l.image(&[(root_entry, C::None), (oci::tar(&[E::File("hello.txt", "from the image\n", 0o644), E::File("gone.txt", "x\n", 0o644)]), C::Gzip)], Some("ov:1"), &[]);
     hostproc(&root, &["image", "import", &format!("oci:{}", l.dir.display())]).assert_code(0);
     let img = Store::open(root.path()).unwrap().resolve("ov:1", PullPolicy::Always).unwrap();
     let before = tree(&img.rootfs);
@@ -307,9 +317,13 @@ fn a_containers_overlay_takes_its_writes_and_the_image_stays_unchanged() {
     let mut b = Bundle::new();
     let view_dir = t.path().join("ctr");
     fs::create_dir(&view_dir).unwrap();
+    let _guard = Guard(view_dir.clone());
     let v = img.container_rootfs(&view_dir).unwrap();
     assert!(v.is_overlay(), "overlayfs is allowed on this host");
     assert!(mounted(v.path()));
+    // The view's root has the image's root's mode, not the upper directory's.
+    assert_eq!(fs::metadata(v.path()).unwrap().mode() & 0o7777, 0o750);
+    assert_eq!(fs::metadata(&img.rootfs).unwrap().mode() & 0o7777, 0o750);
     b.set(&["root", "path"], serde_json::json!(v.path()));
     b.sh("cd \"$CONTAINER_SANDBOX_MOUNT_POINT\" && cat hello.txt && echo new > new.txt && echo changed >> hello.txt && rm gone.txt");
     let id = unique_id("ov");
@@ -346,6 +360,7 @@ fn where_overlayfs_cannot_be_used_the_container_gets_a_copy() {
     // overlayfs options cannot name a directory with a ':' in it.
     let view_dir = t.path().join("ctr:copy");
     fs::create_dir(&view_dir).unwrap();
+    let _guard = Guard(view_dir.clone());
     let v = img.container_rootfs(&view_dir).unwrap();
     assert!(!v.is_overlay());
     assert_eq!(tree(v.path()), tree(&img.rootfs));

@@ -97,7 +97,10 @@ impl ContainerRootfs {
         for d in [self.upper(), self.work(), self.path.clone()] {
             std::fs::create_dir(&d).map_err(io_err("create", &d))?;
         }
-        std::fs::set_permissions(self.upper(), std::fs::Permissions::from_mode(0o755)).map_err(io_err("chmod", self.upper()))?;
+        // The merged root takes the upper directory's owner and mode: the image's.
+        let m = std::fs::metadata(&self.lower).map_err(io_err("read", &self.lower))?;
+        std::os::unix::fs::chown(self.upper(), Some(m.uid()), Some(m.gid())).map_err(io_err("chown", self.upper()))?;
+        std::fs::set_permissions(self.upper(), std::fs::Permissions::from_mode(m.mode() & 0o7777)).map_err(io_err("chmod", self.upper()))?;
         let data = format!("lowerdir={},upperdir={},workdir={}", self.lower.display(), self.upper().display(), self.work().display());
         let data = std::ffi::CString::new(data).map_err(|e| io_err("mount overlayfs on", &self.path)(io::Error::other(e)))?;
         mount("overlay", &self.path, "overlay", MountFlags::NODEV, data.as_c_str()).map_err(|e| io_err("mount overlayfs on", &self.path)(e.into()))
