@@ -123,6 +123,7 @@ fn two_layer_image(dir: &Path) -> Layout {
         E::File(".wh.top-gone", "", 0o644),
         E::File(".wh.d", "", 0o644),
         E::File("deep/er/file", "made with its parents\n", 0o644),
+        E::Xattr("xa", "x\n", "user.hostproc", "from the image"),
     ]);
     l.image(&[(lower, C::Gzip), (upper, C::Zstd)], Some("example.com/layers:v1"), &["echo hi"]);
     l
@@ -139,7 +140,7 @@ fn whiteouts_and_opaque_directories_give_the_right_tree() {
     let r = PathBuf::from(insp["rootfs"].as_str().unwrap());
     assert_eq!(
         tree(&r),
-        ["a/", "a/keep", "abs@", "deep/", "deep/er/", "deep/er/file", "hl", "o/", "o/new", "suid", "sym@"],
+        ["a/", "a/keep", "abs@", "deep/", "deep/er/", "deep/er/file", "hl", "o/", "o/new", "suid", "sym@", "xa"],
         "{}",
         r.display()
     );
@@ -150,6 +151,9 @@ fn whiteouts_and_opaque_directories_give_the_right_tree() {
     assert_eq!(fs::metadata(r.join("hl")).unwrap().ino(), fs::metadata(r.join("a/keep")).unwrap().ino());
     assert_eq!(fs::read_link(r.join("abs")).unwrap(), Path::new("/etc/passwd"));
     assert_eq!(fs::read_to_string(r.join("sym")).unwrap(), "keep\n");
+    let mut buf = vec![0u8; 64];
+    let n = rustix::fs::getxattr(r.join("xa"), "user.hostproc", &mut buf[..]).expect("the xattr was set");
+    assert_eq!(&buf[..n], b"from the image");
     assert_eq!(fs::metadata(r.join("o")).unwrap().mtime(), 1_600_000_000, "directory times are set after their entries");
 }
 

@@ -22,6 +22,18 @@ pub enum E<'a> {
     RawFile(&'a str, &'a str),
     RawSymlink(&'a str, &'a str),
     RawLink(&'a str, &'a str),
+    /// A file with a pax `SCHILY.xattr.<name>` record.
+    Xattr(&'a str, &'a str, &'a str, &'a str),
+}
+
+/// One pax record: `<length> <key>=<value>\n`, the length counting itself.
+fn pax_record(k: &str, v: &str) -> Vec<u8> {
+    let rest = format!(" {k}={v}\n");
+    let mut n = rest.len() + 1;
+    while n.to_string().len() + rest.len() != n {
+        n += 1;
+    }
+    format!("{n}{rest}").into_bytes()
 }
 
 #[derive(Clone, Copy)]
@@ -64,6 +76,11 @@ pub fn tar(entries: &[E]) -> Vec<u8> {
                     h.set_cksum();
                 }
                 (h, d.as_bytes())
+            }
+            E::Xattr(p, d, k, v) => {
+                let rec = pax_record(&format!("SCHILY.xattr.{k}"), v);
+                b.append(&header(T::XHeader, "PaxHeader", "", rec.len() as u64, 0o644), &rec[..]).unwrap();
+                (header(T::Regular, p, "", d.len() as u64, 0o644), d.as_bytes())
             }
             E::RawFile(p, d) => (header(T::Regular, p, "", d.len() as u64, 0o644), d.as_bytes()),
             E::Symlink(p, t) | E::RawSymlink(p, t) => (header(T::Symlink, p, t, 0, 0o777), b""),
