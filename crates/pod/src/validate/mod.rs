@@ -179,4 +179,4 @@ fn default_host_ports(spec: &mut PodSpec) {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests;
