@@ -111,8 +111,8 @@ fn each_hostprocess_rule_with_its_path_and_message() {
 
 #[test]
 fn the_order_is_the_api_servers() {
-    // Containers (names, windowsOptions, duplicates), init containers, hostPorts, the pod's
-    // windowsOptions, R1 in visiting order (init first), R2, R3, R4, then images.
+    // Containers (name, image, windowsOptions, then duplicates), init containers, hostPorts,
+    // the pod's windowsOptions, R1 in visiting order (init first), R2, R3, R4.
     let text = "\
 apiVersion: v1
 kind: Pod
@@ -135,6 +135,7 @@ spec:
     assert_eq!(
         errors(&out, "Pod/hp"),
         [
+            "spec.containers[0].image: Required value",
             "spec.containers[0].securityContext.windowsOptions.runAsUserName: Invalid value: \"a\\\\b\\\\c\": runAsUserName cannot contain more than one backslash",
             "spec.containers[1].name: Duplicate value: \"a\"",
             "spec.securityContext.windowsOptions.runAsUserName: Invalid value: \"\": runAsUserName cannot be an empty string",
@@ -143,7 +144,6 @@ spec:
             "spec: Invalid value: \"\": If pod contains any hostProcess containers then all containers must be HostProcess containers",
             "spec.hostNetwork: Invalid value: false: hostNetwork must be true if pod contains any hostProcess containers",
             "spec: Forbidden: hostProcess containers are disallowed by cluster policy",
-            "spec.containers[0].image: Required value",
         ]
     );
 }
@@ -185,8 +185,8 @@ fn run_as_user_name_gmsa_os_and_host_ports() {
         pod_errors(&format!("{POD}    securityContext: {{privileged: true, runAsUser: 0}}\n  hostPID: true\n  os: {{name: windows}}\n")),
         [
             "spec.hostPID: Forbidden: cannot be set for a windows pod",
-            "spec.containers[0].securityContext.runAsUser: Forbidden: cannot be set for a windows pod",
             "spec.containers[0].securityContext.privileged: Forbidden: cannot be set for a windows pod",
+            "spec.containers[0].securityContext.runAsUser: Forbidden: cannot be set for a windows pod",
         ]
     );
     // hostPort with hostNetwork: a set hostPort must equal containerPort; unset is defaulted.
@@ -225,8 +225,8 @@ fn every_workload_kind_reports_its_own_paths() {
             out.stdout
         );
     }
-    // A template's unset hostPort is not defaulted and allowed; its image may be empty.
-    let ds = format!("apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: w}}\nspec:\n  template:\n    spec:\n      hostNetwork: true\n{}", tpl.replace("{name: a, image: i}", "{name: a, ports: [{containerPort: 80}]}"));
+    // A template's unset hostPort is not defaulted and allowed.
+    let ds = format!("apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: w}}\nspec:\n  template:\n    spec:\n      hostNetwork: true\n{}", tpl.replace("{name: a, image: i}", "{name: a, image: i, ports: [{containerPort: 80}]}"));
     let out = validate(&[], &[("p.yaml", &ds)]);
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains("p.yaml: DaemonSet/w: valid\n"));

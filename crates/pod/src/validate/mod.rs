@@ -139,22 +139,16 @@ pub fn validate(pod: &PodManifest, opts: &Options) -> Report {
     let spec_path = Path::new(pod.spec_path());
     errors.extend(spec::pod_spec(&spec, &spec_path, opts));
     if is_pod {
-        // ValidatePodCreate, after the spec.
-        if spec.ephemeral_containers.as_ref().is_some_and(|e| !e.is_empty()) {
-            errors.push(FieldError::forbidden(spec_path.child("ephemeralContainers"), "cannot be set on create"));
-        }
-        // validateContainersOnlyForPod: containers, then initContainers.
+        // validatePodMetadataAndSpec, after the spec: containers, then initContainers.
         let lists = [("containers", &spec.containers[..]), ("initContainers", spec.init_containers.as_deref().unwrap_or_default())];
         for (list, containers) in lists {
             for (i, c) in containers.iter().enumerate() {
-                let path = spec_path.child(list).index(i).child("image");
-                let image = c.image.as_deref().unwrap_or_default();
-                if image.is_empty() {
-                    errors.push(FieldError::required(path, ""));
-                } else if image.trim() != image {
-                    errors.push(FieldError::invalid(path, image, "must not have leading or trailing whitespace"));
-                }
+                errors.extend(spec::image_whitespace(c.image.as_deref(), &spec_path.child(list).index(i)));
             }
+        }
+        // ValidatePodCreate, after that.
+        if spec.ephemeral_containers.as_ref().is_some_and(|e| !e.is_empty()) {
+            errors.push(FieldError::forbidden(spec_path.child("ephemeralContainers"), "cannot be set on create"));
         }
     } else if spec.ephemeral_containers.as_ref().is_some_and(|e| !e.is_empty()) {
         // ValidatePodTemplateSpec, after the spec.

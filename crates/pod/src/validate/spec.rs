@@ -22,7 +22,7 @@ pub fn pod_spec(spec: &PodSpec, path: &Path, opts: &Options) -> Vec<FieldError> 
     } else {
         for (i, c) in spec.containers.iter().enumerate() {
             let p = cpath.index(i);
-            container_common(&c.name, c.security_context.as_ref(), &p, opts, &mut errs);
+            container_common(&c.name, c.image.as_deref(), c.security_context.as_ref(), &p, opts, &mut errs);
             if !all.insert(c.name.as_str()) {
                 errs.push(FieldError::duplicate(p.child("name"), c.name.as_str()));
             }
@@ -32,7 +32,7 @@ pub fn pod_spec(spec: &PodSpec, path: &Path, opts: &Options) -> Vec<FieldError> 
     let mut all: HashSet<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
     for (i, c) in spec.init_containers.iter().flatten().enumerate() {
         let p = path.child("initContainers").index(i);
-        container_common(&c.name, c.security_context.as_ref(), &p, opts, &mut errs);
+        container_common(&c.name, c.image.as_deref(), c.security_context.as_ref(), &p, opts, &mut errs);
         if all.contains(c.name.as_str()) {
             errs.push(FieldError::duplicate(p.child("name"), c.name.as_str()));
         } else if !c.name.is_empty() {
@@ -42,7 +42,9 @@ pub fn pod_spec(spec: &PodSpec, path: &Path, opts: &Options) -> Vec<FieldError> 
     // validateEphemeralContainers: unique among all.
     for (i, c) in spec.ephemeral_containers.iter().flatten().enumerate() {
         let p = path.child("ephemeralContainers").index(i);
-        container_common(&c.name, c.security_context.as_ref(), &p, opts, &mut errs);
+        container_common(&c.name, c.image.as_deref(), c.security_context.as_ref(), &p, opts, &mut errs);
+        // validateContainerOnlyForPod, for templates too.
+        errs.extend(image_whitespace(c.image.as_deref(), &p));
         if !all.insert(c.name.as_str()) {
             errs.push(FieldError::duplicate(p.child("name"), c.name.as_str()));
         }
@@ -84,8 +86,14 @@ pub fn pod_spec(spec: &PodSpec, path: &Path, opts: &Options) -> Vec<FieldError> 
     errs
 }
 
-/// validateContainerCommon's part here: the name, then ValidateSecurityContext.
-fn container_common(name: &str, sc: Option<&SecurityContext>, p: &Path, opts: &Options, errs: &mut Vec<FieldError>) {
+/// validateContainerOnlyForPod: a Pod's containers' (and every ephemeral container's) image.
+pub fn image_whitespace(image: Option<&str>, p: &Path) -> Option<FieldError> {
+    let image = image.unwrap_or_default();
+    (image.trim() != image).then(|| FieldError::invalid(p.child("image"), image, "must not have leading or trailing whitespace"))
+}
+
+/// validateContainerCommon's part here: the name, the image, then ValidateSecurityContext.
+fn container_common(name: &str, image: Option<&str>, sc: Option<&SecurityContext>, p: &Path, opts: &Options, errs: &mut Vec<FieldError>) {
     let name_path = p.child("name");
     if name.is_empty() {
         errs.push(FieldError::required(name_path, ""));
@@ -93,6 +101,9 @@ fn container_common(name: &str, sc: Option<&SecurityContext>, p: &Path, opts: &O
         for msg in names::dns1123_label(name) {
             errs.push(FieldError::invalid(name_path.clone(), name, msg));
         }
+    }
+    if image.unwrap_or_default().is_empty() {
+        errs.push(FieldError::required(p.child("image"), ""));
     }
     let Some(sc) = sc else { return };
     let scp = p.child("securityContext");
@@ -181,39 +192,37 @@ fn windows(spec: &PodSpec, path: &Path) -> Vec<FieldError> {
         }
     };
     let scp = path.child("securityContext");
-    if let Some(sc) = &spec.security_context {
-        forbid(sc.app_armor_profile.is_some(), scp.child("appArmorProfile"));
-        forbid(sc.se_linux_options.is_some(), scp.child("seLinuxOptions"));
-        forbid(sc.run_as_user.is_some(), scp.child("runAsUser"));
-        forbid(sc.run_as_group.is_some(), scp.child("runAsGroup"));
-        forbid(sc.seccomp_profile.is_some(), scp.child("seccompProfile"));
-        forbid(sc.fs_group.is_some(), scp.child("fsGroup"));
-        forbid(sc.fs_group_change_policy.is_some(), scp.child("fsGroupChangePolicy"));
-        forbid(sc.sysctls.as_ref().is_some_and(|s| !s.is_empty()), scp.child("sysctls"));
-    }
-    // In the internal type these live in the pod's securityContext; their paths are spec's.
-    forbid(spec.share_process_namespace.is_some(), path.child("shareProcessNamespace"));
+    // In the internal type hostUsers, hostPID, hostIPC and shareProcessNamespace live in the
+    // pod's securityContext (always there after defaulting); their paths are spec's.
+    let sc = spec.security_context.clone().unwrap_or_default();
+    forbid(sc.app_armor_profile.is_some(), scp.child("appArmorProfile"));
+    forbid(sc.se_linux_options.is_some(), scp.child("seLinuxOptions"));
+    forbid(spec.host_users.is_some(), path.child("hostUsers"));
     forbid(spec.host_pid == Some(true), path.child("hostPID"));
     forbid(spec.host_ipc == Some(true), path.child("hostIPC"));
-    forbid(spec.host_users.is_some(), path.child("hostUsers"));
-    if let Some(sc) = &spec.security_context {
-        forbid(sc.supplemental_groups.is_some(), scp.child("supplementalGroups"));
-        forbid(sc.supplemental_groups_policy.is_some(), scp.child("supplementalGroupsPolicy"));
-        forbid(sc.se_linux_change_policy.is_some(), scp.child("seLinuxChangePolicy"));
-    }
+    forbid(sc.seccomp_profile.is_some(), scp.child("seccompProfile"));
+    forbid(sc.fs_group.is_some(), scp.child("fsGroup"));
+    forbid(sc.fs_group_change_policy.is_some(), scp.child("fsGroupChangePolicy"));
+    forbid(sc.sysctls.as_ref().is_some_and(|s| !s.is_empty()), scp.child("sysctls"));
+    forbid(spec.share_process_namespace.is_some(), path.child("shareProcessNamespace"));
+    forbid(sc.run_as_user.is_some(), scp.child("runAsUser"));
+    forbid(sc.run_as_group.is_some(), scp.child("runAsGroup"));
+    forbid(sc.supplemental_groups.is_some(), scp.child("supplementalGroups"));
+    forbid(sc.supplemental_groups_policy.is_some(), scp.child("supplementalGroupsPolicy"));
+    forbid(sc.se_linux_change_policy.is_some(), scp.child("seLinuxChangePolicy"));
     for c in visit_at(spec, path) {
         let Some(sc) = c.sc else { continue };
         let p = c.path.child("securityContext");
         forbid(sc.app_armor_profile.is_some(), p.child("appArmorProfile"));
         forbid(sc.se_linux_options.is_some(), p.child("seLinuxOptions"));
-        forbid(sc.run_as_user.is_some(), p.child("runAsUser"));
-        forbid(sc.run_as_group.is_some(), p.child("runAsGroup"));
         forbid(sc.seccomp_profile.is_some(), p.child("seccompProfile"));
         forbid(sc.capabilities.is_some(), p.child("capabilities"));
         forbid(sc.read_only_root_filesystem.is_some(), p.child("readOnlyRootFilesystem"));
         forbid(sc.privileged.is_some(), p.child("privileged"));
         forbid(sc.allow_privilege_escalation.is_some(), p.child("allowPrivilegeEscalation"));
         forbid(sc.proc_mount.is_some(), p.child("procMount"));
+        forbid(sc.run_as_user.is_some(), p.child("runAsUser"));
+        forbid(sc.run_as_group.is_some(), p.child("runAsGroup"));
     }
     errs
 }

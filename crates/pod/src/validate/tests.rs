@@ -42,7 +42,7 @@ fn baseline_messages_name_setters_volumes_and_ports_as_the_checks_do() {
     );
     assert!(r.not_runnable().is_none());
     // A template is not defaulted: no hostPort from the containerPorts.
-    let r = validate(&manifest("DaemonSet", serde_json::json!({"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]})), &Options::default());
+    let r = validate(&manifest("DaemonSet", serde_json::json!({"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}]})), &Options::default());
     assert!(r.baseline.is_empty());
     assert_eq!(r.pss_level(), "baseline");
     assert!(r.not_runnable().unwrap().starts_with("no HostProcess container"));
