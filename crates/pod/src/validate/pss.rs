@@ -1,8 +1,9 @@
 //! The Pod Security Standards' baseline checks that a HostProcess pod meets
 //! (k8s.io/pod-security-admission policy/check_*.go), with their reasons and details
-//! verbatim, in the order the admission message lists them (by check ID: hostNamespaces,
-//! hostPathVolumes, hostPorts, privileged, windowsHostProcess). The other baseline controls
-//! (capabilities, sysctls, SELinux, /proc mount, seccomp, AppArmor) are not checked.
+//! verbatim, in the order the admission evaluates and lists them (its checks register in
+//! their files' order: hostNamespaces, hostPathVolumes, hostPorts, privileged,
+//! windowsHostProcess). The other baseline controls (AppArmor, capabilities, probe hosts,
+//! /proc mount, SELinux, seccomp, sysctls) are not checked.
 
 use k8s_openapi::api::core::v1::PodSpec;
 
