@@ -4,6 +4,7 @@
 //! - `valid` when there is none;
 //! - `Pod Security Standards: <level> ...` with the baseline policy's message;
 //! - `not runnable by hostproc: ...` for a valid pod without HostProcess containers.
+//!
 //! Exit 0 when every pod is valid for Kubernetes (runnable or not), 1 otherwise.
 
 use std::path::PathBuf;
