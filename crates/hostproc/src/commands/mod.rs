@@ -9,6 +9,7 @@ pub mod image;
 pub mod kill;
 pub mod list;
 pub mod pause;
+pub mod pod;
 pub mod ps;
 pub mod run;
 pub mod spec;

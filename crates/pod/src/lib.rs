@@ -1,0 +1,13 @@
+//! hostproc's pod concern: Kubernetes manifests read into k8s-openapi types, checked as the
+//! API server checks HostProcess pods, and run on this host as a kubelet would.
+//!
+//! - [`manifest`]: reading YAML or JSON files (several documents each) into pods, with the
+//!   ConfigMaps and Secrets beside them; hostile input refused (size, alias bombs, nesting,
+//!   unknown fields).
+//! - [`validate`]: `hostproc pod validate`: the API server's rules for HostProcess pods, with
+//!   its field paths, order and messages, and the Pod Security Standards level a pod needs.
+//!
+//! Other modules (the runner, logs, probes, hooks) build on these.
+
+pub mod manifest;
+pub mod validate;
