@@ -125,3 +125,87 @@ impl Hooks {
         (grace.saturating_sub(t0.elapsed()).max(MIN_GRACE_AFTER_PRESTOP), err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Records the commands; exits with `code`, or sleeps past the timeout when `None`.
+    struct Fake(Option<i32>, Mutex<Vec<Vec<String>>>);
+    impl Exec for Fake {
+        fn exec(&self, cmd: &[String], timeout: Option<Duration>) -> Result<ExecResult, ProbeError> {
+            self.1.lock().unwrap().push(cmd.to_vec());
+            match self.0 {
+                Some(c) => Ok(ExecResult { code: Some(c), output: b"said something\n".to_vec() }),
+                None => {
+                    std::thread::sleep(timeout.expect("a timeout"));
+                    Ok(ExecResult { code: None, output: vec![] })
+                }
+            }
+        }
+    }
+
+    fn container(lifecycle: serde_json::Value) -> Container {
+        serde_json::from_value(serde_json::json!({"name": "app", "lifecycle": lifecycle})).unwrap()
+    }
+
+    #[test]
+    fn post_start_exec_failure_names_the_hook_and_the_output() {
+        let c = container(serde_json::json!({"postStart": {"exec": {"command": ["sh", "-c", "exit 3"]}}}));
+        let h = Hooks::of(&c, "spec.containers[0]").unwrap();
+        let f = Fake(Some(3), Mutex::new(vec![]));
+        let e = h.post_start(&f).unwrap_err().to_string();
+        assert_eq!(e, "spec.containers[0].lifecycle.postStart of container \"app\" failed: command [\"sh\", \"-c\", \"exit 3\"] exited with 3: said something");
+        assert!(Hooks::of(&c, "x").unwrap().post_start(&Fake(Some(0), Mutex::new(vec![]))).is_ok());
+        // No preStop: the whole grace is the signal's.
+        assert_eq!(h.pre_stop(&f, Duration::from_secs(30)).0, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn pre_stop_counts_against_the_grace_at_least_two_seconds_left() {
+        let c = container(serde_json::json!({"preStop": {"exec": {"command": ["slow"]}}}));
+        let h = Hooks::of(&c, "spec.containers[0]").unwrap();
+        let t0 = Instant::now();
+        let (left, err) = h.pre_stop(&Fake(None, Mutex::new(vec![])), Duration::from_millis(300));
+        assert!(t0.elapsed() >= Duration::from_millis(300) && t0.elapsed() < Duration::from_secs(2));
+        assert_eq!(left, MIN_GRACE_AFTER_PRESTOP);
+        assert!(err.unwrap().to_string().contains("lifecycle.preStop of container \"app\" failed: command [\"slow\"] was killed"));
+        let c = container(serde_json::json!({"preStop": {"sleep": {"seconds": 1}}}));
+        let h = Hooks::of(&c, "spec.containers[0]").unwrap();
+        let (left, err) = h.pre_stop(&Fake(Some(0), Mutex::new(vec![])), Duration::from_secs(10));
+        assert!(err.is_none() && left <= Duration::from_secs(9) && left > Duration::from_secs(8), "{left:?}");
+    }
+
+    #[test]
+    fn http_hooks_fail_only_without_a_response() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 1024];
+            let _ = s.read(&mut b);
+            let _ = s.write_all(b"HTTP/1.1 500 Oops\r\n\r\n");
+        });
+        let c = container(serde_json::json!({"postStart": {"httpGet": {"port": port, "path": "started"}}}));
+        let h = Hooks::of(&c, "spec.containers[0]").unwrap();
+        assert_eq!(h.post_start.as_ref().unwrap(), &Handler::Http(HttpGet { host: "127.0.0.1".into(), port, path: "/started".into(), headers: vec![] }));
+        h.post_start(&Fake(Some(1), Mutex::new(vec![]))).unwrap();
+        let e = h.post_start(&Fake(Some(1), Mutex::new(vec![]))).unwrap_err().to_string();
+        assert!(e.contains("postStart") && e.contains("refused"), "{e}");
+    }
+
+    #[test]
+    fn tcp_socket_and_bad_handlers_are_refused_naming_the_field() {
+        let e = Hooks::of(&container(serde_json::json!({"preStop": {"tcpSocket": {"port": 80}}})), "spec.containers[1]").unwrap_err().to_string();
+        assert!(e.starts_with("spec.containers[1].lifecycle.preStop: tcpSocket is not supported"), "{e}");
+        let e = Hooks::of(&container(serde_json::json!({"postStart": {}})), "spec.containers[0]").unwrap_err().to_string();
+        assert!(e.contains("exactly one"), "{e}");
+        let e = Hooks::of(&container(serde_json::json!({"postStart": {"sleep": {"seconds": -1}}})), "spec.containers[0]").unwrap_err().to_string();
+        assert!(e.starts_with("spec.containers[0].lifecycle.postStart.sleep.seconds: -1"), "{e}");
+        assert_eq!(Hooks::of(&container(serde_json::json!(null)), "c").unwrap().post_start, None);
+    }
+}

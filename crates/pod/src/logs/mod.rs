@@ -21,8 +21,8 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use reader::{latest_restart, parse_line, read, LogLine, ReadOptions};
-pub use writer::{copy, pipe, spawn_copier, LogFile, Rotation};
+pub use reader::{latest_restart, parse_line, read, select, LogLine, ReadOptions};
+pub use writer::{attach, copy, pipe, spawn_copier, LogFile, Rotation};
 
 /// containerd's `max_container_log_line_size` default: longer lines are cut into parts.
 pub const MAX_LINE: usize = 16 * 1024;

@@ -183,3 +183,22 @@ pub fn read(path: &Path, o: &ReadOptions, w: &mut dyn Write, running: &dyn Fn() 
     out.end_tail().map_err(werr)?;
     out.w.flush().map_err(werr)
 }
+
+/// The log `pod logs` reads in the pod's log directory `dir`: container `name`'s current
+/// run (its highest `<n>.log`) or, with `previous`, the run before it (kubectl's
+/// `--previous`).
+pub fn select(dir: &Path, name: &str, previous: bool) -> Result<std::path::PathBuf, LogError> {
+    let none = |which| LogError::NoLog { dir: dir.to_path_buf(), container: name.to_string(), which };
+    let runs: Vec<u32> = {
+        let mut v: Vec<u32> = fs::read_dir(dir.join(name))
+            .map_err(|_| none(""))?
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".log")?.parse::<u32>().ok())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let pick = if previous { runs.len().checked_sub(2).map(|i| runs[i]) } else { runs.last().copied() };
+    let n = pick.ok_or_else(|| none(if previous { " (a previous terminated run)" } else { "" }))?;
+    Ok(super::log_path(dir, name, n))
+}

@@ -154,3 +154,38 @@ fn a_pipe_copier_thread_ends_at_eof_with_the_last_partial_line() {
     assert_eq!(l.len(), 201);
     assert_eq!(fields(&l[200]), ("stdout".into(), "P".into(), "tail".into()));
 }
+
+#[test]
+fn select_current_and_previous_runs() {
+    let d = tempfile::tempdir().unwrap();
+    for n in [0, 1, 2, 10] {
+        LogFile::open(&log_path(d.path(), "c", n), Rotation::default()).unwrap();
+    }
+    assert_eq!(select(d.path(), "c", false).unwrap(), log_path(d.path(), "c", 10));
+    assert_eq!(select(d.path(), "c", true).unwrap(), log_path(d.path(), "c", 2));
+    LogFile::open(&log_path(d.path(), "one", 0), Rotation::default()).unwrap();
+    let e = select(d.path(), "one", true).unwrap_err().to_string();
+    assert!(e.contains("\"one\" (a previous terminated run)"), "{e}");
+    assert!(select(d.path(), "nope", false).unwrap_err().to_string().contains("no log of container \"nope\""));
+}
+
+#[test]
+fn attach_writes_both_streams_of_a_child() {
+    let d = tempfile::tempdir().unwrap();
+    let path = log_path(d.path(), "c", 0);
+    let mut child = std::process::Command::new("/bin/sh")
+        .args(["-c", "echo out; echo err >&2; printf 'no newline'"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let hs = attach(child.stdout.take(), child.stderr.take(), &path, Rotation::default()).unwrap();
+    child.wait().unwrap();
+    for h in hs {
+        h.join().unwrap().unwrap();
+    }
+    let mut got: Vec<_> = lines(&path).iter().map(|l| fields(l)).collect();
+    got.sort();
+    let f = |s: &str, t: &str, c: &str| (s.to_string(), t.to_string(), c.to_string());
+    assert_eq!(got, vec![f("stderr", "F", "err"), f("stdout", "F", "out"), f("stdout", "P", "no newline")]);
+}

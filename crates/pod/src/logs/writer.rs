@@ -196,17 +196,31 @@ pub fn copy(reader: impl Read, stream: Stream, log: &LogFile) -> Result<(), LogE
 }
 
 /// A pipe for one of the payload's streams: (read end for [`spawn_copier`], write end to
-/// give the payload as its stdout or stderr). Both ends close on exec; the read end's
-/// buffer is raised to 1 MiB where the host allows it, so that a slow disk holds the
-/// payload back only after that much unwritten output.
+/// give the payload as its stdout or stderr). Both ends close on exec.
 pub fn pipe() -> Result<(OwnedFd, OwnedFd), std::io::Error> {
-    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let _ = rustix::pipe::fcntl_setpipe_size(&r, 1024 * 1024);
-    Ok((r, w))
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(Into::into)
 }
 
 /// Starts a thread copying `reader` (a pipe's read end) into `log`; the thread ends when
 /// every write end is closed (the payload and its children gone) and the last line is in.
-pub fn spawn_copier(reader: OwnedFd, stream: Stream, log: LogFile) -> std::io::Result<JoinHandle<Result<(), LogError>>> {
+/// The pipe's buffer is raised to 1 MiB where the host allows it (best effort), so that a
+/// slow disk holds the payload back only after that much unwritten output.
+pub fn spawn_copier(reader: impl Into<OwnedFd>, stream: Stream, log: LogFile) -> std::io::Result<JoinHandle<Result<(), LogError>>> {
+    let reader: OwnedFd = reader.into();
+    let _ = rustix::pipe::fcntl_setpipe_size(&reader, 1024 * 1024);
     std::thread::Builder::new().name(format!("log-{stream}")).spawn(move || copy(File::from(reader), stream, &log))
+}
+
+/// Both streams of a container run into the log at `path` (opened or created, rotated by
+/// `rotation`): a copier thread each. For the supervisor's `Command` with piped stdout and
+/// stderr: `attach(child.stdout.take(), child.stderr.take(), &path, Rotation::default())`.
+pub fn attach(stdout: Option<impl Into<OwnedFd>>, stderr: Option<impl Into<OwnedFd>>, path: &Path, rotation: Rotation) -> Result<Vec<JoinHandle<Result<(), LogError>>>, LogError> {
+    let log = LogFile::open(path, rotation)?;
+    let mut out = Vec::new();
+    for (s, stream) in [(stdout.map(Into::into), Stream::Stdout), (stderr.map(Into::into), Stream::Stderr)] {
+        if let Some(fd) = s {
+            out.push(spawn_copier(fd, stream, log.clone()).map_err(LogError::io(path))?);
+        }
+    }
+    Ok(out)
 }
