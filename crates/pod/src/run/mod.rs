@@ -121,7 +121,7 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Vec<PodInput>, PodError> {
     let (mut cms, mut secrets) = (Vec::new(), Vec::new());
     for p in paths {
         let text = std::fs::read_to_string(p).map_err(io_err("read", p))?;
-        let docs: Vec<serde_json::Value> = if text.trim_start().starts_with('{') {
+        let docs: Vec<serde_json::Value> = if p.extension().is_some_and(|e| e == "json") {
             vec![serde_json::from_str(&text).map_err(|e| PodError::invalid(p.display().to_string(), e.to_string()))?]
         } else {
             serde_saphyr::from_multiple(&text).map_err(|e| PodError::invalid(p.display().to_string(), e.to_string()))?

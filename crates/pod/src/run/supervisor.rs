@@ -191,6 +191,8 @@ struct Ctr {
     next_start: Option<Instant>,
     /// Ended for good (no restart will come).
     done: bool,
+    /// The next start is a restart (counted when it happens, as kubelet counts).
+    restart: bool,
     exit: i32,
 }
 
@@ -211,7 +213,7 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
     sig::set_signal_mask(&set).map_err(io_err("block signals in", "the pod supervisor"))?;
     let n_init = st.init_container_statuses.len();
     let ctrs = (0..n_init).map(|i| (true, i)).chain((0..st.container_statuses.len()).map(|i| (false, i)));
-    let ctrs = ctrs.map(|(init, idx)| Ctr { init, idx, child: None, logs: Vec::new(), backoff: None, next_start: Some(Instant::now()), done: false, exit: 0 }).collect();
+    let ctrs = ctrs.map(|(init, idx)| Ctr { init, idx, child: None, logs: Vec::new(), backoff: None, next_start: Some(Instant::now()), done: false, restart: false, exit: 0 }).collect();
     let mut s = Sup { root, dir, input, st, ctrs };
     let me = sig::getpid();
     s.st.supervisor = Some((me, start_time(me).unwrap_or(0)));
@@ -319,6 +321,9 @@ impl Sup<'_> {
 
     fn start(&mut self, i: usize) -> Result<(), PodError> {
         let name = self.spec(i).name.clone();
+        if std::mem::take(&mut self.ctrs[i].restart) {
+            self.status(i).restart_count += 1;
+        }
         let restart = self.status(i).restart_count;
         if restart > 0 {
             // kubelet's Backoff.Next at the restart: double the entry unless it expired
@@ -430,7 +435,7 @@ impl Sup<'_> {
                     s.state = CState::waiting("CrashLoopBackOff");
                     s.state.waiting.as_mut().expect("waiting").message = format!("back-off {}s restarting failed container={name} pod={pod}", wait.as_secs());
                 }
-                self.status(i).restart_count += 1;
+                self.ctrs[i].restart = true;
             } else {
                 self.ctrs[i].done = true;
             }
