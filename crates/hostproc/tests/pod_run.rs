@@ -626,3 +626,45 @@ fn pod_stop_of_a_detached_pod_stops_it_gracefully() {
     let _ = Command::new("true");
     let _ = Path::new("/");
 }
+
+#[test]
+fn readiness_and_liveness_probes_and_the_prestop_hook_through_the_supervisor() {
+    let t = T::new("podprobes");
+    let ready = t.path("ready");
+    let prestop = t.path("prestop");
+    let alive = t.path("alive");
+    let pod = t.pod(
+        &[],
+        &[("web", "while :; do sleep 0.1; done"), ("live", "while :; do sleep 0.1; done")],
+        json!({"restartPolicy": "Always"}),
+    );
+    let mut pod = pod;
+    pod["spec"]["containers"][0]["readinessProbe"] = json!({"exec": {"command": ["test", "-e", ready]}, "periodSeconds": 1});
+    pod["spec"]["containers"][0]["lifecycle"] = json!({"preStop": {"exec": {"command": ["/bin/sh", "-c", format!("echo prestop-ran > {}", prestop.display())]}}});
+    pod["spec"]["containers"][1]["livenessProbe"] = json!({"exec": {"command": ["test", "-e", alive]}, "periodSeconds": 1, "failureThreshold": 1, "initialDelaySeconds": 1});
+    let m = t.manifest(&[pod]);
+    let out = t.hostproc(&["pod", "run", "--detach", m.to_str().unwrap()]);
+    assert!(out.ok(), "{}", out.dump());
+    let wait = |what: &str, f: &dyn Fn(&Value) -> bool| {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let st = t.status();
+            if f(&st) {
+                return st;
+            }
+            assert!(Instant::now() < end, "{what} never came: {st}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let st = wait("web running", &|st| st["status"]["containerStatuses"][0]["state"]["running"].is_object());
+    assert_eq!(st["status"]["containerStatuses"][0]["ready"], false, "ready before its probe passed");
+    // The liveness probe fails (no file): the container is restarted.
+    wait("a liveness restart", &|st| st["status"]["containerStatuses"][1]["restartCount"].as_u64().unwrap_or(0) >= 1);
+    fs::write(&alive, "").unwrap();
+    fs::write(&ready, "").unwrap();
+    wait("web ready", &|st| st["status"]["containerStatuses"][0]["ready"] == true);
+    let out = t.hostproc(&["pod", "stop", &t.name]);
+    assert!(out.ok(), "{}", out.dump());
+    assert_eq!(fs::read_to_string(&prestop).unwrap_or_default(), "prestop-ran\n", "the preStop hook did not run");
+    t.rm_and_check();
+}

@@ -4,12 +4,12 @@
 //! * `bundle`: a PodSpec container to an OCI bundle (config.json) under the pod's state.
 //! * `env`, `quantity`: env sources, `$(VAR)` expansion, resource quantities.
 //! * `volumes`: hostPath, emptyDir, configMap, secret, downwardAPI.
+//! * logs: `crate::logs` (CRI format, rotation) under `<pod dir>/logs/<container>/`.
 //! * `state`: the pod's state file (a PodStatus), written atomically.
 //! * `supervisor`: init containers, containers, restarts and back-off, stop.
 //! * `ops`: ls, stop, rm.
 
 pub mod bundle;
-pub mod cri_log;
 pub mod env;
 pub mod ops;
 pub mod quantity;

@@ -184,7 +184,7 @@ struct Ctr {
     /// Index into the state's init or main statuses.
     idx: usize,
     child: Option<Child>,
-    logs: Vec<std::thread::JoinHandle<()>>,
+    logs: Vec<std::thread::JoinHandle<Result<(), crate::logs::LogError>>>,
     /// kubelet's back-off entry: (current back-off, last update).
     backoff: Option<(Duration, Instant)>,
     /// A restart waits until then.
@@ -193,6 +193,12 @@ struct Ctr {
     done: bool,
     /// The next start is a restart (counted when it happens, as kubelet counts).
     restart: bool,
+    /// The probes of the current run.
+    probes: Option<crate::probe::ProbeHandle>,
+    /// postStart and preStop.
+    hooks: crate::hooks::Hooks,
+    /// The container's field (`spec.containers[0]`), for probe and hook errors.
+    field: String,
     exit: i32,
 }
 
@@ -202,6 +208,9 @@ struct Sup<'a> {
     input: &'a PodInput,
     st: PodState,
     ctrs: Vec<Ctr>,
+    probe_tx: std::sync::mpsc::Sender<crate::probe::ProbeUpdate>,
+    /// When the stop was asked for.
+    stop_at: Option<Instant>,
 }
 
 fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<i32, PodError> {
@@ -213,12 +222,25 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
     sig::set_signal_mask(&set).map_err(io_err("block signals in", "the pod supervisor"))?;
     let n_init = st.init_container_statuses.len();
     let ctrs = (0..n_init).map(|i| (true, i)).chain((0..st.container_statuses.len()).map(|i| (false, i)));
-    let ctrs = ctrs.map(|(init, idx)| Ctr { init, idx, child: None, logs: Vec::new(), backoff: None, next_start: Some(Instant::now()), done: false, restart: false, exit: 0 }).collect();
-    let mut s = Sup { root, dir, input, st, ctrs };
+    let mut list = Vec::new();
+    for (init, idx) in ctrs {
+        let (c, field) = if init {
+            (&input.spec.init_containers.as_ref().expect("init containers")[idx], format!("spec.initContainers[{idx}]"))
+        } else {
+            (&input.spec.containers[idx], format!("spec.containers[{idx}]"))
+        };
+        let hooks = crate::hooks::Hooks::of(c, &field).map_err(|e| PodError::invalid(field.clone(), e.to_string()))?;
+        list.push(Ctr { init, idx, child: None, logs: Vec::new(), backoff: None, next_start: Some(Instant::now()), done: false, restart: false, probes: None, hooks, field, exit: 0 });
+    }
+    let (probe_tx, probe_rx) = std::sync::mpsc::channel();
+    let mut s = Sup { root, dir, input, st, ctrs: list, probe_tx, stop_at: None };
     let me = sig::getpid();
     s.st.supervisor = Some((me, start_time(me).unwrap_or(0)));
     s.st.save(dir)?;
     loop {
+        while let Ok(u) = probe_rx.try_recv() {
+            s.probe_update(u)?;
+        }
         s.reap()?;
         if s.st.stopping {
             if s.ctrs.iter().all(|c| c.child.is_none()) {
@@ -228,19 +250,16 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
             break;
         }
         let wake = s.ctrs.iter().filter(|c| c.child.is_none() && !c.done).filter_map(|c| c.next_start).min();
-        let timeout = wake.map_or(Duration::from_secs(1), |w| w.saturating_duration_since(Instant::now()).min(Duration::from_secs(1)));
+        // Probe results come by channel: look again soon while any probe runs.
+        let most = if s.ctrs.iter().any(|c| c.probes.is_some()) { Duration::from_millis(100) } else { Duration::from_secs(1) };
+        let timeout = wake.map_or(most, |w| w.saturating_duration_since(Instant::now()).min(most));
         match sig::wait_signal(&set, Some(timeout)) {
             Ok(Some(x)) if x == sig::SIGINT || x == sig::SIGTERM => {
-                tracing::info!("stop requested: each container gets SIGTERM, then its grace");
+                tracing::info!("stop requested: preStop hooks, then each container gets SIGTERM and its grace");
+                let again = s.st.stopping;
                 s.st.stopping = true;
                 s.st.save(dir)?;
-                // Each one: the engine's run stops its job (SIGTERM, grace, kill); a
-                // second signal makes it kill at once.
-                for c in &s.ctrs {
-                    if let Some(ch) = &c.child {
-                        let _ = sig::kill(ch.id() as i32, sig::SIGTERM);
-                    }
-                }
+                s.stop_all(again);
             }
             Ok(_) => {}
             Err(e) => {
@@ -366,9 +385,12 @@ impl Sup<'_> {
             Err(e) => return Err(io_err("start container", &bundle)(e)),
         };
         let pid = child.id() as i32;
-        let log = logs_dir.join(format!("{restart}.log"));
+        let log = crate::logs::log_path(&self.dir.join("logs"), &name, restart);
         let c = &mut self.ctrs[i];
-        c.logs = super::cri_log::attach(child.stdout.take(), child.stderr.take(), &log);
+        c.logs = crate::logs::attach(child.stdout.take(), child.stderr.take(), &log, crate::logs::Rotation::default()).unwrap_or_else(|e| {
+            tracing::warn!("container {name}: its log: {e}");
+            Vec::new()
+        });
         c.child = Some(child);
         c.next_start = None;
         let no_probe = self.spec(i).readiness_probe.is_none();
@@ -381,7 +403,9 @@ impl Sup<'_> {
         s.started = true;
         // Without a readiness probe a running container is ready.
         s.ready = no_probe;
-        self.st.save(self.dir)
+        self.st.save(self.dir)?;
+        self.start_probes_and_hooks(i, &id, pid);
+        Ok(())
     }
 
     /// Collects exited containers and decides their restarts.
@@ -393,6 +417,8 @@ impl Sup<'_> {
             let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
             self.ctrs[i].child = None;
             self.ctrs[i].exit = code;
+            // Ends the probe thread (at most one try's timeout).
+            drop(self.ctrs[i].probes.take());
             let restart = self.status(i).restart_count;
             let engine_log = bundle_dir(self.dir, &self.spec(i).name).join(format!("engine-{restart}.log"));
             let oom = std::fs::read_to_string(&engine_log).is_ok_and(|l| l.contains("OOM killer"));
@@ -442,5 +468,102 @@ impl Sup<'_> {
             self.st.save(self.dir)?;
         }
         Ok(())
+    }
+
+    /// The container's probes (liveness, readiness, startup) on a thread, and its
+    /// postStart hook on another (a failure kills the container, as kubelet does).
+    fn start_probes_and_hooks(&mut self, i: usize, id: &str, runner: i32) {
+        let exec: std::sync::Arc<dyn crate::probe::Exec> = std::sync::Arc::new(crate::probe::EngineExec::new("/proc/self/exe", self.root, id));
+        let c = self.spec(i).clone();
+        let field = self.ctrs[i].field.clone();
+        let now = Instant::now();
+        let mut probers = Vec::new();
+        for kind in [crate::probe::Kind::Startup, crate::probe::Kind::Liveness, crate::probe::Kind::Readiness] {
+            match crate::probe::Prober::of(&c, kind, &field, exec.clone(), now) {
+                Ok(Some(p)) => probers.push(p),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        if !probers.is_empty() {
+            self.ctrs[i].probes = Some(crate::probe::spawn(c.name.clone(), probers, self.probe_tx.clone()));
+        }
+        if self.ctrs[i].hooks.post_start.is_some() {
+            let hooks = self.ctrs[i].hooks.clone();
+            let (root, id, start) = (self.root.to_path_buf(), id.to_string(), start_time(runner).unwrap_or(0));
+            std::thread::spawn(move || {
+                wait_engine_running(&root, &id);
+                if let Err(e) = hooks.post_start(&*exec) {
+                    tracing::warn!("FailedPostStartHook: {e}");
+                    if super::state::alive(runner, start) {
+                        let _ = sig::kill(runner, sig::SIGTERM);
+                    }
+                }
+            });
+        }
+    }
+
+    /// A probe result changed: readiness sets `ready`; a liveness or startup failure
+    /// stops the container (restartPolicy then applies).
+    fn probe_update(&mut self, u: crate::probe::ProbeUpdate) -> Result<(), PodError> {
+        use crate::probe::{Kind, ProbeResult};
+        let Some(i) = (0..self.ctrs.len()).find(|&i| self.spec(i).name == u.container && self.ctrs[i].child.is_some()) else { return Ok(()) };
+        match (u.kind, u.result) {
+            (Kind::Readiness, r) => self.status(i).ready = r == ProbeResult::Success,
+            (_, ProbeResult::Failure) => {
+                tracing::info!("container {}: {} failed ({}): restarting it", u.container, u.kind.field(), u.message.unwrap_or_default());
+                if let Some(ch) = &self.ctrs[i].child {
+                    let _ = sig::kill(ch.id() as i32, sig::SIGTERM);
+                }
+            }
+            (Kind::Startup, ProbeResult::Success) => self.status(i).started = true,
+            _ => {}
+        }
+        self.st.save(self.dir)
+    }
+
+    /// The stop: each running container's preStop hook (on a thread of its own, within
+    /// the grace), then SIGTERM to its runner (the engine stops the job: SIGTERM, grace,
+    /// kill). `again`: a second request, SIGTERM at once (the engine then kills).
+    fn stop_all(&mut self, again: bool) {
+        self.stop_at.get_or_insert_with(Instant::now);
+        let grace = Duration::from_secs(self.input.spec.termination_grace_period_seconds.unwrap_or(30).clamp(0, 86_400) as u64);
+        for c in &mut self.ctrs {
+            drop(c.probes.take());
+            let Some(ch) = &c.child else { continue };
+            let runner = ch.id() as i32;
+            let id = self.st.all().find(|s| s.hostproc.runner.is_some_and(|r| r.0 == runner)).and_then(|s| s.hostproc.engine_ids.last().cloned());
+            match (c.hooks.pre_stop.is_some() && !again, id) {
+                (true, Some(id)) => {
+                    let hooks = c.hooks.clone();
+                    let exec = crate::probe::EngineExec::new("/proc/self/exe", self.root, id);
+                    let start = start_time(runner).unwrap_or(0);
+                    std::thread::spawn(move || {
+                        let (_, err) = hooks.pre_stop(&exec, grace);
+                        if let Some(e) = err {
+                            tracing::warn!("FailedPreStopHook: {e}");
+                        }
+                        if super::state::alive(runner, start) {
+                            let _ = sig::kill(runner, sig::SIGTERM);
+                        }
+                    });
+                }
+                _ => {
+                    let _ = sig::kill(runner, sig::SIGTERM);
+                }
+            }
+        }
+    }
+}
+
+/// Waits (up to 10 s) until the engine has the container running, so that an exec can
+/// join it.
+fn wait_engine_running(root: &Path, id: &str) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if hostproc_container::load_state(root, id).is_ok_and(|s| s.live_status() == hostproc_container::Status::Running) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
