@@ -668,3 +668,32 @@ fn readiness_and_liveness_probes_and_the_prestop_hook_through_the_supervisor() {
     assert_eq!(fs::read_to_string(&prestop).unwrap_or_default(), "prestop-ran\n", "the preStop hook did not run");
     t.rm_and_check();
 }
+
+/// examples/pods/node-setup: the DaemonSet writes the host's config file through its
+/// hostPath volume and becomes ready; stop and rm leave only that file (removed here).
+#[test]
+fn the_node_setup_example_writes_its_host_file_and_becomes_ready() {
+    let root = Root::new();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/pods/node-setup/daemonset.yaml");
+    let conf = Path::new("/run/hostproc-example/node.conf");
+    let out = hostproc(&root, &["pod", "run", "--detach", manifest.to_str().unwrap()]);
+    assert!(out.ok(), "{}", out.dump());
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ls = hostproc(&root, &["pod", "ls"]);
+        if ls.stdout.lines().any(|l| l.contains("node-setup") && l.contains("Running") && l.contains("1/1")) {
+            break;
+        }
+        assert!(Instant::now() < end, "never ready: {}", ls.dump());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = fs::read_to_string(conf).unwrap();
+    assert!(text.contains("log_level=info") && text.contains("cpu_limit_millicores=100"), "{text}");
+    let out = hostproc(&root, &["pod", "stop", "node-setup"]);
+    assert!(out.ok(), "{}", out.dump());
+    let out = hostproc(&root, &["pod", "rm", "node-setup"]);
+    assert!(out.ok(), "{}", out.dump());
+    assert!(cgroups_named("default_node-setup_").is_empty());
+    assert!(root.entries().iter().all(|e| !e.to_string_lossy().contains("node-setup")));
+    let _ = fs::remove_dir_all("/run/hostproc-example");
+}

@@ -14,12 +14,12 @@ use super::{io_err, PodError};
 
 /// The image's rootfs directory. Only `dir:PATH` until the image store lands (the one
 /// place to switch to `hostproc_image::Store::resolve`).
-pub fn image_rootfs(image: Option<&str>, field: &str) -> Result<PathBuf, PodError> {
+pub fn image_rootfs(image: Option<&str>, base: Option<&Path>, field: &str) -> Result<PathBuf, PodError> {
     let image = image.unwrap_or_default();
     let Some(p) = image.strip_prefix("dir:") else {
         return Err(PodError::invalid(format!("{field}.image"), format!("{image:?}: only dir:PATH images (a directory used as the rootfs) are supported for now")));
     };
-    let p = std::path::absolute(p).map_err(io_err("resolve the image", p))?;
+    let p = std::path::absolute(base.unwrap_or(Path::new("")).join(p)).map_err(io_err("resolve the image", p))?;
     if !p.is_dir() {
         return Err(PodError::invalid(format!("{field}.image"), format!("{image:?}: {} is not a directory", p.display())));
     }

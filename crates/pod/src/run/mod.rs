@@ -64,6 +64,9 @@ pub struct PodInput {
     pub config_maps: Vec<ConfigMap>,
     #[serde(default)]
     pub secrets: Vec<Secret>,
+    /// The manifest's directory: relative `dir:` images are found from there.
+    #[serde(default)]
+    pub base_dir: Option<PathBuf>,
 }
 
 impl PodInput {
@@ -135,7 +138,7 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Vec<PodInput>, PodError> {
                 "Pod" => {
                     let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(d).map_err(field)?;
                     let spec = pod.spec.ok_or_else(|| PodError::invalid(format!("{}: Pod.spec", p.display()), "is required"))?;
-                    pods.push(PodInput { metadata: pod.metadata, spec, config_maps: vec![], secrets: vec![] });
+                    pods.push(PodInput { metadata: pod.metadata, spec, config_maps: vec![], secrets: vec![], base_dir: p.parent().map(Path::to_path_buf) });
                 }
                 "DaemonSet" | "Deployment" | "StatefulSet" | "ReplicaSet" | "Job" => {
                     let tpl = d.pointer("/spec/template").cloned().unwrap_or_default();
@@ -145,7 +148,7 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Vec<PodInput>, PodError> {
                     meta.name = meta.name.or(outer.name);
                     meta.namespace = meta.namespace.or(outer.namespace);
                     let spec = t.spec.ok_or_else(|| PodError::invalid(format!("{}: {kind}.spec.template.spec", p.display()), "is required"))?;
-                    pods.push(PodInput { metadata: meta, spec, config_maps: vec![], secrets: vec![] });
+                    pods.push(PodInput { metadata: meta, spec, config_maps: vec![], secrets: vec![], base_dir: p.parent().map(Path::to_path_buf) });
                 }
                 other => return Err(PodError::invalid(p.display().to_string(), format!("kind {other:?} is not a Pod, a workload or a ConfigMap/Secret"))),
             }

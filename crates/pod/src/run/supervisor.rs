@@ -155,7 +155,7 @@ fn prepare(opts: &RunOptions, input: &PodInput, dir: &Path) -> Result<PodState, 
     for (f, list) in [("spec.initContainers", input.spec.init_containers.as_deref().unwrap_or_default()), ("spec.containers", &input.spec.containers[..])] {
         for (i, c) in list.iter().enumerate() {
             let field = format!("{f}[{i}]");
-            let rootfs = bundle::image_rootfs(c.image.as_deref(), &field)?;
+            let rootfs = bundle::image_rootfs(c.image.as_deref(), input.base_dir.as_deref(), &field)?;
             let spec = bundle::Spec { facts: &facts, container: c, field, volumes: &vols, rootfs };
             bundle::write(&spec, &bundle_dir(dir, &c.name))?;
         }
