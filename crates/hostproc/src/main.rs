@@ -99,6 +99,8 @@ enum Command {
     Features,
     /// Write a starter config.json for a HostProcess bundle
     Spec(commands::spec::Args),
+    /// Kubernetes pods on this host: run, ls, stop, rm
+    Pod(commands::pod::Args),
 }
 
 #[cfg(not(test))]
@@ -205,6 +207,7 @@ fn dispatch(cli: &Cli) -> commands::Result {
         Command::List(a) => commands::list::exec(g, a),
         Command::Features => commands::features::exec(),
         Command::Spec(a) => commands::spec::exec(a),
+        Command::Pod(a) => commands::pod::exec(g, a),
     }
 }
 
@@ -236,6 +239,7 @@ mod tests {
             Command::List(_) => "list",
             Command::Features => "features",
             Command::Spec(_) => "spec",
+            Command::Pod(_) => "pod",
         };
         format!("{name} {:?} {:?} {} {} {} {:?} {:?}", g.root, g.log, g.log_format, g.debug, g.systemd_cgroup, g.criu, g.rootless)
     }
