@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::lc::{wait_until, Ctr};
+use common::lc::{is_rfc3339, wait_until, Ctr};
 use common::*;
 use hostproc_pod::hooks::Hooks;
 use hostproc_pod::logs::{self, ReadOptions, Rotation};
@@ -160,4 +160,168 @@ fn a_containers_stdout_and_stderr_in_the_cri_log() {
     let x = "x".repeat(20000);
     assert!(out.contains("first\n") && out.contains("oops\n") && out.contains(&format!("{x}\n")) && out.ends_with("last words"), "{out}");
     assert!(processes_in_cgroup(&id).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Through `pod run` and `pod logs` (the runner's supervisor wires logs, probes, hooks).
+// ---------------------------------------------------------------------------------------
+
+/// A pod of HostProcess containers (`[name, script]`) in a test root, run detached.
+struct Pod {
+    root: Root,
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl Pod {
+    fn new(tag: &str) -> Pod {
+        let name = unique_id(tag).to_ascii_lowercase();
+        let dir = tempdir();
+        fs::create_dir(dir.path().join("img")).unwrap();
+        Pod { root: Root::new(), dir, name }
+    }
+
+    fn run(&self, containers: serde_json::Value, restart_policy: &str) {
+        let spec = serde_json::json!({
+            "hostNetwork": true,
+            "restartPolicy": restart_policy,
+            "terminationGracePeriodSeconds": 2,
+            "securityContext": {"windowsOptions": {"hostProcess": true, "runAsUserName": "NT AUTHORITY\\SYSTEM"}},
+            "containers": containers,
+        });
+        let mut spec = spec;
+        for c in spec["containers"].as_array_mut().unwrap() {
+            c["image"] = format!("dir:{}", self.dir.path().join("img").display()).into();
+        }
+        let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": self.name}, "spec": spec});
+        let m = self.dir.path().join("pod.yaml");
+        fs::write(&m, serde_json::to_string(&pod).unwrap()).unwrap();
+        let out = hostproc(&self.root, &["pod", "run", "--detach", m.to_str().unwrap()]);
+        assert!(out.ok(), "{}", out.dump());
+    }
+
+    fn logs(&self, args: &[&str]) -> Output {
+        let mut a = vec!["pod", "logs", &self.name];
+        a.extend_from_slice(args);
+        hostproc(&self.root, &a)
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = hostproc(&self.root, &["pod", "ls", "-o", "json"]);
+        assert!(out.ok(), "{}", out.dump());
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v["items"].as_array().unwrap().iter().find(|p| p["metadata"]["name"] == self.name.as_str()).cloned().unwrap_or_default()
+    }
+
+    #[track_caller]
+    fn wait(&self, what: &str, f: impl Fn(&serde_json::Value) -> bool) {
+        if !wait_until(Duration::from_secs(40), || f(&self.status())) {
+            panic!("{what} never came: {:#}", self.status());
+        }
+    }
+
+    fn rm(&self) {
+        let out = hostproc(&self.root, &["pod", "rm", "--force", &self.name]);
+        assert!(out.ok(), "{}", out.dump());
+        assert!(processes_in_cgroup(&self.name).is_empty());
+    }
+}
+
+#[test]
+fn pod_logs_shows_a_run_its_previous_run_tail_timestamps_and_follows_to_the_end() {
+    let p = Pod::new("podlogs");
+    let count = p.dir.path().join("count");
+    // Run 0 fails at once; run 1 (OnFailure restarts it) ticks for ~2 s and ends well.
+    let app = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}; echo \"run $n\"; echo \"err $n\" >&2; \
+         [ $n = 0 ] && exit 1; i=0; while [ $i -lt 7 ]; do echo \"tick $i\"; i=$((i+1)); sleep 0.3; done; printf bye",
+        c = count.display()
+    );
+    p.run(serde_json::json!([
+        {"name": "side", "command": ["/bin/sh", "-c", "echo side-out; exec sleep 60"]},
+        {"name": "app", "command": ["/bin/sh", "-c", app]},
+    ]), "OnFailure");
+    let log1 = p.root.path().join("pods").join(format!("default_{}", p.name)).join("logs/app/1.log");
+    assert!(wait_until(Duration::from_secs(30), || fs::read_to_string(&log1).is_ok_and(|s| s.contains("tick 0"))), "run 1 never logged");
+    // -f from the middle of the run: everything of it, and the command ends with the run.
+    let t0 = Instant::now();
+    let f = p.logs(&["-c", "app", "-f"]);
+    assert!(f.ok(), "{}", f.dump());
+    // stdout and stderr are two pipes: their lines' order between them is the copiers'.
+    let sorted = |s: &str| {
+        let mut v: Vec<String> = s.split_inclusive('\n').map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let ticks: String = (0..7).map(|i| format!("tick {i}\n")).collect();
+    assert!(f.stdout.ends_with(&format!("{ticks}bye")), "{}", f.dump());
+    assert_eq!(sorted(&f.stdout), sorted(&format!("run 1\nerr 1\n{ticks}bye")));
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    let prev = p.logs(&["-c", "app", "--previous"]);
+    assert_eq!(sorted(&prev.stdout), ["err 0\n", "run 0\n"], "{}", prev.dump());
+    let tail = p.logs(&["-c", "app", "--tail", "2"]);
+    assert_eq!(tail.stdout, "tick 6\nbye");
+    let ts = p.logs(&["-c", "app", "--timestamps", "--tail", "1"]);
+    let (stamp, rest) = ts.stdout.split_once(' ').unwrap();
+    assert!(is_rfc3339(stamp) && rest == "bye", "{}", ts.dump());
+    // No -c: the first container, said on stderr.
+    let side = p.logs(&[]);
+    assert_eq!(side.stdout, "side-out\n");
+    assert!(side.stderr.contains("Defaulted container \"side\" out of: side, app"), "{}", side.dump());
+    let bad = p.logs(&["-c", "nope"]);
+    assert_eq!(bad.code, Some(1));
+    assert!(bad.stderr.contains("\"nope\" is not valid for pod") && bad.stderr.contains("side, app"), "{}", bad.dump());
+    assert!(p.logs(&["-c", "side", "--previous"]).stderr.contains("previous terminated run"));
+    p.rm();
+}
+
+#[test]
+fn http_liveness_failure_restarts_tcp_readiness_flips_ready_post_start_failure_kills() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let p = Pod::new("podprobes");
+    // /healthz answers 200 while `healthy`, then 500; the server ends with the test.
+    let http = TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = http.local_addr().unwrap().port();
+    http.set_nonblocking(true).unwrap();
+    let healthy = Arc::new(AtomicBool::new(true));
+    let done = Arc::new(AtomicBool::new(false));
+    let (h, d) = (healthy.clone(), done.clone());
+    let server = std::thread::spawn(move || {
+        while !d.load(Ordering::SeqCst) {
+            match http.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    let mut b = [0u8; 2048];
+                    let _ = s.read(&mut b);
+                    let code = if h.load(Ordering::SeqCst) { "200 OK" } else { "500 Internal Server Error" };
+                    let _ = s.write_all(format!("HTTP/1.1 {code}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    let ready = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ready_port = ready.local_addr().unwrap().port();
+    p.run(serde_json::json!([
+        {"name": "web", "command": ["/bin/sh", "-c", "exec sleep 60"],
+         "ports": [{"name": "health", "containerPort": http_port}],
+         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 1, "failureThreshold": 2},
+         "readinessProbe": {"tcpSocket": {"port": ready_port}, "periodSeconds": 1, "failureThreshold": 1}},
+        {"name": "hooked", "command": ["/bin/sh", "-c", "exec sleep 60"],
+         "lifecycle": {"postStart": {"exec": {"command": ["/bin/sh", "-c", "exit 7"]}}}},
+    ]), "Always");
+    let web = |s: &serde_json::Value| s["status"]["containerStatuses"][0].clone();
+    p.wait("web ready", |s| web(s)["ready"] == true);
+    drop(ready);
+    p.wait("web not ready once its port closes", |s| web(s)["ready"] == false && web(s)["restartCount"] == 0);
+    healthy.store(false, Ordering::SeqCst);
+    p.wait("a liveness restart", |s| web(s)["restartCount"].as_u64().unwrap_or(0) >= 1);
+    // postStart fails every time: the container is killed and restarted.
+    p.wait("the failed postStart's restart", |s| s["status"]["containerStatuses"][1]["restartCount"].as_u64().unwrap_or(0) >= 1);
+    done.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    p.rm();
 }

@@ -1,5 +1,6 @@
 //! `hostproc pod ...`: Kubernetes pods on this host (the pod crate does the work).
 
+pub mod logs;
 pub mod ls;
 pub mod rm;
 pub mod run;
@@ -15,6 +16,8 @@ pub enum PodCommand {
     Stop(stop::Args),
     /// Remove a finished pod (--force: any pod, with everything it made)
     Rm(rm::Args),
+    /// Print a container's log (CRI format read back): -c NAME, -f, --previous, --timestamps, --tail N
+    Logs(logs::Args),
     /// The detached supervisor of `pod run --detach` (internal)
     #[command(hide = true)]
     Supervise(run::SuperviseArgs),
@@ -32,6 +35,7 @@ pub fn exec(g: &crate::Global, a: &Args) -> super::Result {
         PodCommand::Ls(a) => ls::exec(g, a),
         PodCommand::Stop(a) => stop::exec(g, a),
         PodCommand::Rm(a) => rm::exec(g, a),
+        PodCommand::Logs(a) => logs::exec(g, a),
         PodCommand::Supervise(a) => run::supervise(g, a),
     }
 }
