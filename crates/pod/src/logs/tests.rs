@@ -189,3 +189,30 @@ fn attach_writes_both_streams_of_a_child() {
     let f = |s: &str, t: &str, c: &str| (s.to_string(), t.to_string(), c.to_string());
     assert_eq!(got, vec![f("stderr", "F", "err"), f("stdout", "F", "out"), f("stdout", "P", "no newline")]);
 }
+
+#[test]
+fn a_log_that_cannot_be_written_still_drains_the_stream() {
+    let d = tempfile::tempdir().unwrap();
+    let path = log_path(d.path(), "c", 0);
+    let log = LogFile::open(&path, Rotation { max_size: 100, max_files: 2 }).unwrap();
+    // Rotation fails from now on (the directory is gone): lines are lost, reading goes on.
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    let (r, w) = pipe().unwrap();
+    let t = spawn_copier(r, Stream::Stdout, log).unwrap();
+    // Twice the pipe's raised buffer: the writer finishes only if the copier keeps reading.
+    let writer = std::thread::spawn(move || {
+        let mut w = std::fs::File::from(w);
+        for _ in 0..2048 {
+            w.write_all(&[b'y'; 1023]).unwrap();
+            w.write_all(b"\n").unwrap();
+        }
+    });
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while !writer.is_finished() && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(writer.is_finished(), "the payload's writes block: the copier stopped reading");
+    writer.join().unwrap();
+    let e = t.join().unwrap().unwrap_err().to_string();
+    assert!(e.contains("0.log"), "{e}");
+}

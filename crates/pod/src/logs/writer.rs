@@ -150,26 +150,26 @@ pub(crate) fn rotated_files(path: &Path) -> Vec<PathBuf> {
 
 /// Copies a stream into the log until its end: lines of at most [`MAX_LINE`] bytes
 /// (`\n` or `\r\n` dropped) tagged `F`, longer lines cut into `P` parts, and what is left
-/// without a newline at the end written as a `P` line, as containerd does.
+/// without a newline at the end written as a `P` line, as containerd does. A line that
+/// cannot be written (disk full, ...) is lost but the stream is still read to its end, so
+/// the payload is never held on a full pipe; the first such error is returned at the end.
 pub fn copy(reader: impl Read, stream: Stream, log: &LogFile) -> Result<(), LogError> {
     let mut r = BufReader::with_capacity(64 * 1024, reader);
     let mut line: Vec<u8> = Vec::with_capacity(256);
-    loop {
+    let mut failed: Option<LogError> = None;
+    let mut emit = |partial: bool, line: &[u8]| {
+        if let Err(e) = log.write_line(stream, partial, line) {
+            failed.get_or_insert(e);
+        }
+    };
+    let end = loop {
         let avail = match r.fill_buf() {
             Ok(a) => a,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                if !line.is_empty() {
-                    log.write_line(stream, true, &line)?;
-                }
-                return Err(LogError::Stream { stream, source });
-            }
+            Err(source) => break Err(LogError::Stream { stream, source }),
         };
         if avail.is_empty() {
-            if !line.is_empty() {
-                log.write_line(stream, true, &line)?;
-            }
-            return Ok(());
+            break Ok(());
         }
         let room = MAX_LINE - line.len();
         // A newline within room + 1 bytes ends a line that fits.
@@ -180,19 +180,24 @@ pub fn copy(reader: impl Read, stream: Stream, log: &LogFile) -> Result<(), LogE
             if line.last() == Some(&b'\r') {
                 line.pop();
             }
-            log.write_line(stream, false, &line)?;
+            emit(false, &line);
             line.clear();
         } else if avail.len() > room {
             line.extend_from_slice(&avail[..room]);
             r.consume(room);
-            log.write_line(stream, true, &line)?;
+            emit(true, &line);
             line.clear();
         } else {
             let n = avail.len();
             line.extend_from_slice(avail);
             r.consume(n);
         }
+    };
+    if !line.is_empty() {
+        emit(true, &line);
     }
+    end?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// A pipe for one of the payload's streams: (read end for [`spawn_copier`], write end to
