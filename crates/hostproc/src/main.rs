@@ -101,7 +101,7 @@ enum Command {
     Spec(commands::spec::Args),
     /// Images in hostproc's local store: import, ls, inspect, rm
     Image(commands::image::Args),
-    /// Kubernetes HostProcess pods on this host: validate manifests
+    /// Kubernetes HostProcess pods on this host: validate, run, ls, stop, rm, logs
     Pod(commands::pod::Args),
 }
 

@@ -1,0 +1,569 @@
+//! The pod's supervisor: init containers one at a time, then the containers together,
+//! restarts with kubelet's back-off, the pod's phase, a graceful stop on SIGINT/SIGTERM.
+//!
+//! Each container runs as `hostproc run` in a child process of the supervisor: the
+//! engine's foreground `run` waits for any child and takes SIGINT/SIGTERM for the whole
+//! process, so two containers cannot share one; a process each is the engine's own model
+//! (it stops its job with SIGTERM, grace, kill when told SIGTERM, and undoes everything).
+
+use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hostproc_sys as sig;
+use k8s_openapi::api::core::v1::Container;
+
+use super::bundle;
+use super::env::Facts;
+use super::state::{start_time, CState, CStatus, PodState, Running, Terminated, INPUT_FILE};
+use super::volumes;
+use super::{io_err, now, pods_dir, PodError, PodInput};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub root: PathBuf,
+    pub node_name: Option<String>,
+    pub detach: bool,
+    /// Remove the pod once it ends (foreground only).
+    pub remove: bool,
+}
+
+/// kubelet's crash-loop back-off.
+pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// What `pod run` refuses before making anything (the rest is `pod validate`'s).
+fn check(input: &PodInput) -> Result<(), PodError> {
+    if input.name().is_empty() {
+        return Err(PodError::invalid("metadata.name", "is required"));
+    }
+    for (f, s) in [("metadata.name", input.name()), ("metadata.namespace", input.namespace())] {
+        if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.') {
+            return Err(PodError::invalid(f, format!("{s:?} is not a DNS subdomain (lower-case letters, digits, '-', '.')")));
+        }
+    }
+    if input.spec.host_network != Some(true) {
+        return Err(PodError::invalid("spec.hostNetwork", "HostProcess pods need hostNetwork: true; set it"));
+    }
+    let pod_hpc = input.spec.security_context.as_ref().and_then(|s| s.windows_options.as_ref()).and_then(|w| w.host_process);
+    let all = input.spec.init_containers.iter().flatten().map(|c| ("spec.initContainers", c)).chain(input.spec.containers.iter().map(|c| ("spec.containers", c)));
+    let mut names = std::collections::HashSet::new();
+    for (i, (f, c)) in all.enumerate() {
+        let hpc = c.security_context.as_ref().and_then(|s| s.windows_options.as_ref()).and_then(|w| w.host_process).or(pod_hpc);
+        if hpc != Some(true) {
+            return Err(PodError::invalid(
+                format!("{f}[{}].securityContext.windowsOptions.hostProcess", i),
+                format!("container {:?} is not a HostProcess container: hostproc runs only those; set hostProcess: true (pod or container securityContext.windowsOptions)", c.name),
+            ));
+        }
+        if !names.insert(c.name.clone()) || c.name.is_empty() || !c.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(PodError::invalid(format!("{f}.name"), format!("{:?}: container names must be unique DNS labels", c.name)));
+        }
+    }
+    if input.spec.containers.is_empty() {
+        return Err(PodError::invalid("spec.containers", "at least one container is required"));
+    }
+    volumes::check(input.spec.volumes.as_deref().unwrap_or_default())
+}
+
+fn restart_policy(input: &PodInput) -> &str {
+    input.spec.restart_policy.as_deref().unwrap_or("Always")
+}
+
+/// `pod run`: makes the pod's state, volumes and bundles, then supervises it here (exit
+/// code: 0 when the pod Succeeded or was stopped, 1 when it Failed) or in a detached
+/// supervisor (0 once it is started).
+pub fn run(opts: &RunOptions, mut input: PodInput) -> Result<i32, PodError> {
+    check(&input)?;
+    if input.metadata.uid.as_deref().unwrap_or_default().is_empty() {
+        let u = std::fs::read_to_string("/proc/sys/kernel/random/uuid").map_err(io_err("read", "/proc/sys/kernel/random/uuid"))?;
+        input.metadata.uid = Some(u.trim().to_string());
+    }
+    let dir = pods_dir(&opts.root).join(input.key());
+    std::fs::create_dir_all(pods_dir(&opts.root)).map_err(io_err("create", pods_dir(&opts.root)))?;
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(PodError::Exists(format!("{}/{}", input.namespace(), input.name()))),
+        Err(e) => return Err(io_err("create", &dir)(e)),
+    }
+    let made = prepare(opts, &input, &dir);
+    let st = match made {
+        Ok(st) => st,
+        Err(e) => {
+            let st = PodState::load(&dir).unwrap_or_default();
+            volumes::remove_all(&dir, &st.tmpfs);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    if opts.detach {
+        let errlog = std::fs::File::create(dir.join("supervisor.log")).map_err(io_err("create", dir.join("supervisor.log")))?;
+        let child = Command::new("/proc/self/exe")
+            .arg("--root")
+            .arg(&opts.root)
+            .args(["pod", "supervise", &input.key()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(errlog)
+            .spawn()
+            .map_err(io_err("start the pod's supervisor", "/proc/self/exe"))?;
+        let pid = child.id() as i32;
+        let mut st = st;
+        st.supervisor = Some((pid, start_time(pid).unwrap_or(0)));
+        st.detached = true;
+        st.save(&dir)?;
+        return Ok(0);
+    }
+    let code = supervise(&opts.root, &dir, &input, st);
+    if opts.remove {
+        super::ops::remove_dir(&opts.root, &dir, true)?;
+    }
+    code
+}
+
+/// The pod's state directory made: input, state, volumes, every container's bundle. On
+/// error the caller removes the directory (tmpfs mounts are recorded in the state first).
+fn prepare(opts: &RunOptions, input: &PodInput, dir: &Path) -> Result<PodState, PodError> {
+    let input_path = dir.join(INPUT_FILE);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&input_path).map_err(io_err("write", &input_path))?;
+        serde_json::to_writer(f, input).map_err(|e| io_err("write", &input_path)(e.into()))?;
+    }
+    let node_name = opts.node_name.clone().unwrap_or_else(super::host_name);
+    let ips = super::host_ips();
+    let status = |c: &Container, reason: &str| CStatus { name: c.name.clone(), state: CState::waiting(reason), image: c.image.clone().unwrap_or_default(), ..Default::default() };
+    let mut st = PodState {
+        name: input.name(),
+        namespace: input.namespace(),
+        uid: input.metadata.uid.clone().unwrap_or_default(),
+        node_name: node_name.clone(),
+        host_ip: ips[0].clone(),
+        start_time: now(),
+        phase: "Pending".into(),
+        init_container_statuses: input.spec.init_containers.iter().flatten().map(|c| status(c, "PodInitializing")).collect(),
+        container_statuses: input.spec.containers.iter().map(|c| status(c, if input.spec.init_containers.as_ref().is_some_and(|i| !i.is_empty()) { "PodInitializing" } else { "ContainerCreating" })).collect(),
+        ..Default::default()
+    };
+    st.save(dir)?;
+    let facts = Facts { input, node_name: &node_name, host_ips: &ips };
+    let vols = volumes::prepare(&facts, dir, &mut |p| {
+        st.tmpfs.push(p.to_path_buf());
+        st.save(dir)
+    })?;
+    for (f, list) in [("spec.initContainers", input.spec.init_containers.as_deref().unwrap_or_default()), ("spec.containers", &input.spec.containers[..])] {
+        for (i, c) in list.iter().enumerate() {
+            let field = format!("{f}[{i}]");
+            let rootfs = bundle::image_rootfs(c.image.as_deref(), input.base_dir.as_deref(), &field)?;
+            let spec = bundle::Spec { facts: &facts, container: c, field, volumes: &vols, rootfs };
+            bundle::write(&spec, &bundle_dir(dir, &c.name))?;
+        }
+    }
+    Ok(st)
+}
+
+pub fn bundle_dir(pod_dir: &Path, container: &str) -> PathBuf {
+    pod_dir.join("containers").join(container)
+}
+
+/// The detached supervisor (`pod supervise KEY`, hidden): its own session, then the same
+/// loop as the foreground.
+pub fn supervise_detached(root: &Path, key: &str) -> Result<i32, PodError> {
+    let _ = sig::setsid();
+    let dir = pods_dir(root).join(key);
+    let p = dir.join(INPUT_FILE);
+    let input: PodInput = serde_json::from_slice(&std::fs::read(&p).map_err(io_err("read", &p))?).map_err(|e| PodError::invalid(p.display().to_string(), e.to_string()))?;
+    let st = PodState::load(&dir)?;
+    supervise(root, &dir, &input, st)
+}
+
+/// One container's life in the supervisor.
+struct Ctr {
+    init: bool,
+    /// Index into the state's init or main statuses.
+    idx: usize,
+    child: Option<Child>,
+    logs: Vec<std::thread::JoinHandle<Result<(), crate::logs::LogError>>>,
+    /// kubelet's back-off entry: (current back-off, last update).
+    backoff: Option<(Duration, Instant)>,
+    /// A restart waits until then.
+    next_start: Option<Instant>,
+    /// Ended for good (no restart will come).
+    done: bool,
+    /// The next start is a restart (counted when it happens, as kubelet counts).
+    restart: bool,
+    /// The probes of the current run.
+    probes: Option<crate::probe::ProbeHandle>,
+    /// postStart and preStop.
+    hooks: crate::hooks::Hooks,
+    /// The container's field (`spec.containers[0]`), for probe and hook errors.
+    field: String,
+    exit: i32,
+}
+
+struct Sup<'a> {
+    root: &'a Path,
+    dir: &'a Path,
+    input: &'a PodInput,
+    st: PodState,
+    ctrs: Vec<Ctr>,
+    probe_tx: std::sync::mpsc::Sender<crate::probe::ProbeUpdate>,
+    /// When the stop was asked for.
+    stop_at: Option<Instant>,
+}
+
+fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<i32, PodError> {
+    let mut set = sig::SigSet::empty();
+    for s in [sig::SIGINT, sig::SIGTERM, sig::SIGCHLD] {
+        set.add(s);
+    }
+    // Blocked before any thread or child exists (children get an empty mask from std).
+    sig::set_signal_mask(&set).map_err(io_err("block signals in", "the pod supervisor"))?;
+    let n_init = st.init_container_statuses.len();
+    let ctrs = (0..n_init).map(|i| (true, i)).chain((0..st.container_statuses.len()).map(|i| (false, i)));
+    let mut list = Vec::new();
+    for (init, idx) in ctrs {
+        let (c, field) = if init {
+            (&input.spec.init_containers.as_ref().expect("init containers")[idx], format!("spec.initContainers[{idx}]"))
+        } else {
+            (&input.spec.containers[idx], format!("spec.containers[{idx}]"))
+        };
+        let hooks = crate::hooks::Hooks::of(c, &field).map_err(|e| PodError::invalid(field.clone(), e.to_string()))?;
+        list.push(Ctr { init, idx, child: None, logs: Vec::new(), backoff: None, next_start: Some(Instant::now()), done: false, restart: false, probes: None, hooks, field, exit: 0 });
+    }
+    let (probe_tx, probe_rx) = std::sync::mpsc::channel();
+    let mut s = Sup { root, dir, input, st, ctrs: list, probe_tx, stop_at: None };
+    let me = sig::getpid();
+    s.st.supervisor = Some((me, start_time(me).unwrap_or(0)));
+    s.st.save(dir)?;
+    loop {
+        while let Ok(u) = probe_rx.try_recv() {
+            s.probe_update(u)?;
+        }
+        s.reap()?;
+        if s.st.stopping {
+            if s.ctrs.iter().all(|c| c.child.is_none()) {
+                break;
+            }
+        } else if s.step()? {
+            break;
+        }
+        let wake = s.ctrs.iter().filter(|c| c.child.is_none() && !c.done).filter_map(|c| c.next_start).min();
+        // Probe results come by channel: look again soon while any probe runs.
+        let most = if s.ctrs.iter().any(|c| c.probes.is_some()) { Duration::from_millis(100) } else { Duration::from_secs(1) };
+        let timeout = wake.map_or(most, |w| w.saturating_duration_since(Instant::now()).min(most));
+        match sig::wait_signal(&set, Some(timeout)) {
+            Ok(Some(x)) if x == sig::SIGINT || x == sig::SIGTERM => {
+                tracing::info!("stop requested: preStop hooks, then each container gets SIGTERM and its grace");
+                let again = s.st.stopping;
+                s.st.stopping = true;
+                s.st.save(dir)?;
+                s.stop_all(again);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!("waiting for signals: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    // The logs' last lines.
+    let end = Instant::now() + Duration::from_secs(2);
+    for c in &mut s.ctrs {
+        for h in c.logs.drain(..) {
+            while !h.is_finished() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+    s.finish_phase();
+    s.st.save(dir)?;
+    Ok(if s.st.phase == "Succeeded" || s.st.stopping { 0 } else { 1 })
+}
+
+impl Sup<'_> {
+    fn status(&mut self, i: usize) -> &mut CStatus {
+        let (init, idx) = (self.ctrs[i].init, self.ctrs[i].idx);
+        if init {
+            &mut self.st.init_container_statuses[idx]
+        } else {
+            &mut self.st.container_statuses[idx]
+        }
+    }
+
+    fn spec(&self, i: usize) -> &Container {
+        let c = &self.ctrs[i];
+        if c.init {
+            &self.input.spec.init_containers.as_ref().expect("init containers")[c.idx]
+        } else {
+            &self.input.spec.containers[c.idx]
+        }
+    }
+
+    /// Starts what is due; true once the pod is finished.
+    fn step(&mut self) -> Result<bool, PodError> {
+        let n_init = self.st.init_container_statuses.len();
+        // Init containers: the first not yet done successfully runs, alone.
+        if let Some(i) = (0..n_init).find(|&i| !(self.ctrs[i].done && self.ctrs[i].exit == 0)) {
+            if self.ctrs[i].done {
+                // Failed for good (restartPolicy Never).
+                self.st.phase = "Failed".into();
+                return Ok(true);
+            }
+            if self.ctrs[i].child.is_none() && self.ctrs[i].next_start.is_some_and(|t| t <= Instant::now()) {
+                self.start(i)?;
+            }
+            return Ok(false);
+        }
+        for i in n_init..self.ctrs.len() {
+            if !self.ctrs[i].done && self.ctrs[i].child.is_none() && self.ctrs[i].next_start.is_some_and(|t| t <= Instant::now()) {
+                self.start(i)?;
+            }
+        }
+        if self.st.phase == "Pending" && self.ctrs[n_init..].iter().any(|c| c.child.is_some()) {
+            self.st.phase = "Running".into();
+            self.st.save(self.dir)?;
+        }
+        Ok(self.ctrs[n_init..].iter().all(|c| c.done))
+    }
+
+    /// Succeeded when every container ended with 0, else Failed (kubelet's rule for a
+    /// pod whose containers all terminated).
+    fn finish_phase(&mut self) {
+        if self.st.phase == "Failed" {
+            return;
+        }
+        let all_ok = self.st.container_statuses.iter().all(|c| c.state.terminated.as_ref().is_some_and(|t| t.exit_code == 0));
+        self.st.phase = if all_ok { "Succeeded" } else { "Failed" }.into();
+    }
+
+    fn start(&mut self, i: usize) -> Result<(), PodError> {
+        let name = self.spec(i).name.clone();
+        if std::mem::take(&mut self.ctrs[i].restart) {
+            self.status(i).restart_count += 1;
+        }
+        let restart = self.status(i).restart_count;
+        if restart > 0 {
+            // kubelet's Backoff.Next at the restart: double the entry unless it expired
+            // (no restart for 2 x max = 10 min), else start again from 10 s.
+            let c = &mut self.ctrs[i];
+            c.backoff = Some(match c.backoff {
+                Some((b, last)) if last.elapsed() <= 2 * BACKOFF_MAX => ((b * 2).min(BACKOFF_MAX), Instant::now()),
+                _ => (BACKOFF_INITIAL, Instant::now()),
+            });
+        }
+        let id = format!("{}_{}_{}_{restart}", self.st.namespace, self.st.name, name);
+        hostproc_container::validate_id(&id)?;
+        let logs_dir = self.dir.join("logs").join(&name);
+        std::fs::create_dir_all(&logs_dir).map_err(io_err("create", &logs_dir))?;
+        let bundle = bundle_dir(self.dir, &name);
+        {
+            let s = self.status(i);
+            s.hostproc.engine_ids.push(id.clone());
+            if restart > 0 {
+                s.hostproc.restart_times.push(now());
+            }
+        }
+        self.st.save(self.dir)?;
+        let spawned = Command::new("/proc/self/exe")
+            .arg("--root")
+            .arg(self.root)
+            .arg("--log")
+            .arg(bundle.join(format!("engine-{restart}.log")))
+            .args(["run", "--bundle"])
+            .arg(&bundle)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Ctrl-C on a terminal reaches the supervisor only: it decides the stop.
+            .process_group(0)
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => return Err(io_err("start container", &bundle)(e)),
+        };
+        let pid = child.id() as i32;
+        let log = crate::logs::log_path(&self.dir.join("logs"), &name, restart);
+        let c = &mut self.ctrs[i];
+        c.logs = crate::logs::attach(child.stdout.take(), child.stderr.take(), &log, crate::logs::Rotation::default()).unwrap_or_else(|e| {
+            tracing::warn!("container {name}: its log: {e}");
+            Vec::new()
+        });
+        c.child = Some(child);
+        c.next_start = None;
+        let no_probe = self.spec(i).readiness_probe.is_none();
+        let s = self.status(i);
+        s.hostproc.runner = Some((pid, start_time(pid).unwrap_or(0)));
+        let prev = std::mem::replace(&mut s.state, CState { running: Some(Running { started_at: now() }), ..Default::default() });
+        if prev.terminated.is_some() {
+            s.last_state = CState { terminated: prev.terminated, ..Default::default() };
+        }
+        s.started = true;
+        // Without a readiness probe a running container is ready.
+        s.ready = no_probe;
+        self.st.save(self.dir)?;
+        self.start_probes_and_hooks(i, &id, pid);
+        Ok(())
+    }
+
+    /// Collects exited containers and decides their restarts.
+    fn reap(&mut self) -> Result<(), PodError> {
+        for i in 0..self.ctrs.len() {
+            let Some(child) = self.ctrs[i].child.as_mut() else { continue };
+            let Ok(Some(status)) = child.try_wait() else { continue };
+            use std::os::unix::process::ExitStatusExt;
+            let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+            self.ctrs[i].child = None;
+            self.ctrs[i].exit = code;
+            // Ends the probe thread (at most one try's timeout).
+            drop(self.ctrs[i].probes.take());
+            let restart = self.status(i).restart_count;
+            let engine_log = bundle_dir(self.dir, &self.spec(i).name).join(format!("engine-{restart}.log"));
+            let oom = std::fs::read_to_string(&engine_log).is_ok_and(|l| l.contains("OOM killer"));
+            let reason = if oom {
+                "OOMKilled"
+            } else if code == 0 {
+                "Completed"
+            } else {
+                "Error"
+            };
+            let policy = restart_policy(self.input).to_string();
+            let again = !self.st.stopping
+                && if self.ctrs[i].init {
+                    code != 0 && policy != "Never"
+                } else {
+                    policy == "Always" || (policy == "OnFailure" && code != 0)
+                };
+            let started_at = self.status(i).state.running.as_ref().map(|r| r.started_at.clone()).unwrap_or_default();
+            let term = Terminated { exit_code: code, reason: reason.into(), started_at, finished_at: now() };
+            {
+                let s = self.status(i);
+                s.ready = false;
+                s.hostproc.runner = None;
+                s.state = CState { terminated: Some(term.clone()), ..Default::default() };
+            }
+            if again {
+                // kubelet's IsInBackOffSince: a live entry means wait its back-off from
+                // the exit; none (or expired) means restart at once.
+                let c = &mut self.ctrs[i];
+                let wait = match c.backoff {
+                    Some((b, last)) if last.elapsed() <= 2 * BACKOFF_MAX => b,
+                    _ => Duration::ZERO,
+                };
+                c.next_start = Some(Instant::now() + wait);
+                if !wait.is_zero() {
+                    let name = self.spec(i).name.clone();
+                    let pod = self.st.name.clone();
+                    let s = self.status(i);
+                    s.last_state = CState { terminated: Some(term), ..Default::default() };
+                    s.state = CState::waiting("CrashLoopBackOff");
+                    s.state.waiting.as_mut().expect("waiting").message = format!("back-off {}s restarting failed container={name} pod={pod}", wait.as_secs());
+                }
+                self.ctrs[i].restart = true;
+            } else {
+                self.ctrs[i].done = true;
+            }
+            self.st.save(self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// The container's probes (liveness, readiness, startup) on a thread, and its
+    /// postStart hook on another (a failure kills the container, as kubelet does).
+    fn start_probes_and_hooks(&mut self, i: usize, id: &str, runner: i32) {
+        let exec: std::sync::Arc<dyn crate::probe::Exec> = std::sync::Arc::new(crate::probe::EngineExec::new("/proc/self/exe", self.root, id));
+        let c = self.spec(i).clone();
+        let field = self.ctrs[i].field.clone();
+        let now = Instant::now();
+        let mut probers = Vec::new();
+        for kind in [crate::probe::Kind::Startup, crate::probe::Kind::Liveness, crate::probe::Kind::Readiness] {
+            match crate::probe::Prober::of(&c, kind, &field, exec.clone(), now) {
+                Ok(Some(p)) => probers.push(p),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        if !probers.is_empty() {
+            self.ctrs[i].probes = Some(crate::probe::spawn(c.name.clone(), probers, self.probe_tx.clone()));
+        }
+        if self.ctrs[i].hooks.post_start.is_some() {
+            let hooks = self.ctrs[i].hooks.clone();
+            let (root, id, start) = (self.root.to_path_buf(), id.to_string(), start_time(runner).unwrap_or(0));
+            std::thread::spawn(move || {
+                wait_engine_running(&root, &id);
+                if let Err(e) = hooks.post_start(&*exec) {
+                    tracing::warn!("FailedPostStartHook: {e}");
+                    if super::state::alive(runner, start) {
+                        let _ = sig::kill(runner, sig::SIGTERM);
+                    }
+                }
+            });
+        }
+    }
+
+    /// A probe result changed: readiness sets `ready`; a liveness or startup failure
+    /// stops the container (restartPolicy then applies).
+    fn probe_update(&mut self, u: crate::probe::ProbeUpdate) -> Result<(), PodError> {
+        use crate::probe::{Kind, ProbeResult};
+        let Some(i) = (0..self.ctrs.len()).find(|&i| self.spec(i).name == u.container && self.ctrs[i].child.is_some()) else { return Ok(()) };
+        match (u.kind, u.result) {
+            (Kind::Readiness, r) => self.status(i).ready = r == ProbeResult::Success,
+            (_, ProbeResult::Failure) => {
+                tracing::info!("container {}: {} failed ({}): restarting it", u.container, u.kind.field(), u.message.unwrap_or_default());
+                if let Some(ch) = &self.ctrs[i].child {
+                    let _ = sig::kill(ch.id() as i32, sig::SIGTERM);
+                }
+            }
+            (Kind::Startup, ProbeResult::Success) => self.status(i).started = true,
+            _ => {}
+        }
+        self.st.save(self.dir)
+    }
+
+    /// The stop: each running container's preStop hook (on a thread of its own, within
+    /// the grace), then SIGTERM to its runner (the engine stops the job: SIGTERM, grace,
+    /// kill). `again`: a second request, SIGTERM at once (the engine then kills).
+    fn stop_all(&mut self, again: bool) {
+        self.stop_at.get_or_insert_with(Instant::now);
+        let grace = Duration::from_secs(self.input.spec.termination_grace_period_seconds.unwrap_or(30).clamp(0, 86_400) as u64);
+        for c in &mut self.ctrs {
+            drop(c.probes.take());
+            let Some(ch) = &c.child else { continue };
+            let runner = ch.id() as i32;
+            let id = self.st.all().find(|s| s.hostproc.runner.is_some_and(|r| r.0 == runner)).and_then(|s| s.hostproc.engine_ids.last().cloned());
+            match (c.hooks.pre_stop.is_some() && !again, id) {
+                (true, Some(id)) => {
+                    let hooks = c.hooks.clone();
+                    let exec = crate::probe::EngineExec::new("/proc/self/exe", self.root, id);
+                    let start = start_time(runner).unwrap_or(0);
+                    std::thread::spawn(move || {
+                        let (_, err) = hooks.pre_stop(&exec, grace);
+                        if let Some(e) = err {
+                            tracing::warn!("FailedPreStopHook: {e}");
+                        }
+                        if super::state::alive(runner, start) {
+                            let _ = sig::kill(runner, sig::SIGTERM);
+                        }
+                    });
+                }
+                _ => {
+                    let _ = sig::kill(runner, sig::SIGTERM);
+                }
+            }
+        }
+    }
+}
+
+/// Waits (up to 10 s) until the engine has the container running, so that an exec can
+/// join it.
+fn wait_engine_running(root: &Path, id: &str) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if hostproc_container::load_state(root, id).is_ok_and(|s| s.live_status() == hostproc_container::Status::Running) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# node-setup: writes the node's config file through the hostPath volume mounted at
+# /host-config, then keeps running (the readiness probe checks the file).
+# The host's tools do the work: this image holds only scripts.
+set -eu
+conf=/host-config/node.conf
+tmp=$conf.tmp.$$
+{
+    echo "# written by the node-setup DaemonSet (pod $POD_NAME on node $NODE_NAME)"
+    echo "node=$NODE_NAME"
+    echo "host_ip=$HOST_IP"
+    echo "log_level=$LOG_LEVEL"
+    echo "cpu_limit_millicores=$CPU_LIMIT"
+} > "$tmp"
+mv "$tmp" "$conf"
+echo "node-setup: wrote $conf"
+trap 'echo "node-setup: stopping"; exit 0' TERM INT
+while :; do sleep 1; done
