@@ -55,8 +55,10 @@ impl T {
     /// Writes the documents as one YAML file (JSON documents are YAML).
     fn manifest(&self, docs: &[Value]) -> PathBuf {
         let p = self.path("pod.yaml");
-        let text: Vec<String> = docs.iter().map(|d| serde_json::to_string(d).unwrap()).collect();
-        fs::write(&p, text.join("\n---\n")).unwrap();
+        // Each document after its own "---" (the manifest reader wants the marker before a
+        // flow-style document that follows another).
+        let text: String = docs.iter().map(|d| format!("---\n{}\n", serde_json::to_string(d).unwrap())).collect();
+        fs::write(&p, text).unwrap();
         p
     }
     fn hostproc(&self, args: &[&str]) -> Output {

@@ -1,0 +1,1 @@
+//! `hostproc pod validate`: the API server's checks of HostProcess pods (in progress).
