@@ -699,3 +699,19 @@ fn the_node_setup_example_writes_its_host_file_and_becomes_ready() {
     assert!(root.entries().iter().all(|e| !e.to_string_lossy().contains("node-setup")));
     let _ = fs::remove_dir_all("/run/hostproc-example");
 }
+
+#[test]
+fn run_as_user_group_supplemental_groups_and_run_as_user_name_per_container() {
+    let t = T::new("podident");
+    let mut pod = t.pod(&[], &[("pod-level", "echo U=$(id -u) G=$(id -g) GS=$(id -G)"), ("own", "echo U=$(id -u) G=$(id -g)"), ("named", "echo N=$(id -un)")], json!({}));
+    pod["spec"]["securityContext"] = json!({"windowsOptions": {"hostProcess": true}, "runAsUser": 65534, "runAsGroup": 65534, "supplementalGroups": [100]});
+    pod["spec"]["containers"][1]["securityContext"] = json!({"runAsUser": 1, "runAsGroup": 1});
+    pod["spec"]["containers"][2]["securityContext"] = json!({"windowsOptions": {"runAsUserName": "NT AUTHORITY\\Local service"}});
+    let out = t.run(&[pod]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let l = t.lines("pod-level", 0);
+    assert!(l.iter().any(|l| l.starts_with("U=65534 G=65534 GS=") && l.split_whitespace().any(|g| g == "100")), "{l:?}");
+    assert_eq!(t.lines("own", 0), ["U=1 G=1"]);
+    assert_eq!(t.lines("named", 0), ["N=nobody"]);
+    t.rm_and_check();
+}

@@ -199,6 +199,10 @@ struct Ctr {
     hooks: crate::hooks::Hooks,
     /// The container's field (`spec.containers[0]`), for probe and hook errors.
     field: String,
+    /// Started, the engine not yet running it.
+    creating: bool,
+    /// When its runner was started (the start time of a run too short to be seen running).
+    spawned_at: String,
     exit: i32,
 }
 
@@ -230,7 +234,7 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
             (&input.spec.containers[idx], format!("spec.containers[{idx}]"))
         };
         let hooks = crate::hooks::Hooks::of(c, &field).map_err(|e| PodError::invalid(field.clone(), e.to_string()))?;
-        list.push(Ctr { init, idx, child: None, logs: Vec::new(), backoff: None, next_start: Some(Instant::now()), done: false, restart: false, probes: None, hooks, field, exit: 0 });
+        list.push(Ctr { init, idx, child: None, logs: Vec::new(), backoff: None, next_start: Some(Instant::now()), done: false, restart: false, probes: None, hooks, field, creating: false, spawned_at: String::new(), exit: 0 });
     }
     let (probe_tx, probe_rx) = std::sync::mpsc::channel();
     let mut s = Sup { root, dir, input, st, ctrs: list, probe_tx, stop_at: None };
@@ -242,6 +246,7 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
             s.probe_update(u)?;
         }
         s.reap()?;
+        s.check_running()?;
         if s.st.stopping {
             if s.ctrs.iter().all(|c| c.child.is_none()) {
                 break;
@@ -251,7 +256,13 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
         }
         let wake = s.ctrs.iter().filter(|c| c.child.is_none() && !c.done).filter_map(|c| c.next_start).min();
         // Probe results come by channel: look again soon while any probe runs.
-        let most = if s.ctrs.iter().any(|c| c.probes.is_some()) { Duration::from_millis(100) } else { Duration::from_secs(1) };
+        let most = if s.ctrs.iter().any(|c| c.creating) {
+            Duration::from_millis(10)
+        } else if s.ctrs.iter().any(|c| c.probes.is_some()) {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(1)
+        };
         let timeout = wake.map_or(most, |w| w.saturating_duration_since(Instant::now()).min(most));
         match sig::wait_signal(&set, Some(timeout)) {
             Ok(Some(x)) if x == sig::SIGINT || x == sig::SIGTERM => {
@@ -393,18 +404,40 @@ impl Sup<'_> {
         });
         c.child = Some(child);
         c.next_start = None;
-        let no_probe = self.spec(i).readiness_probe.is_none();
         let s = self.status(i);
         s.hostproc.runner = Some((pid, start_time(pid).unwrap_or(0)));
-        let prev = std::mem::replace(&mut s.state, CState { running: Some(Running { started_at: now() }), ..Default::default() });
+        // Running once the engine says so (`check_running`).
+        let prev = std::mem::replace(&mut s.state, CState::waiting("ContainerCreating"));
         if prev.terminated.is_some() {
             s.last_state = CState { terminated: prev.terminated, ..Default::default() };
         }
-        s.started = true;
-        // Without a readiness probe a running container is ready.
-        s.ready = no_probe;
+        self.ctrs[i].creating = true;
+        self.ctrs[i].spawned_at = now();
         self.st.save(self.dir)?;
         self.start_probes_and_hooks(i, &id, pid);
+        Ok(())
+    }
+
+    /// Containers the engine now runs: `running`, ready without a readiness probe, started
+    /// without a startup probe.
+    fn check_running(&mut self) -> Result<(), PodError> {
+        for i in 0..self.ctrs.len() {
+            if !self.ctrs[i].creating || self.ctrs[i].child.is_none() {
+                continue;
+            }
+            let Some(id) = self.status(i).hostproc.engine_ids.last().cloned() else { continue };
+            let running = hostproc_container::load_state(self.root, &id).is_ok_and(|s| s.live_status() == hostproc_container::Status::Running);
+            if !running {
+                continue;
+            }
+            self.ctrs[i].creating = false;
+            let (no_ready, no_startup) = (self.spec(i).readiness_probe.is_none(), self.spec(i).startup_probe.is_none());
+            let s = self.status(i);
+            s.state = CState { running: Some(Running { started_at: now() }), ..Default::default() };
+            s.ready = no_ready;
+            s.started = no_startup;
+            self.st.save(self.dir)?;
+        }
         Ok(())
     }
 
@@ -416,6 +449,7 @@ impl Sup<'_> {
             use std::os::unix::process::ExitStatusExt;
             let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
             self.ctrs[i].child = None;
+            self.ctrs[i].creating = false;
             self.ctrs[i].exit = code;
             // Ends the probe thread (at most one try's timeout).
             drop(self.ctrs[i].probes.take());
@@ -436,7 +470,8 @@ impl Sup<'_> {
                 } else {
                     policy == "Always" || (policy == "OnFailure" && code != 0)
                 };
-            let started_at = self.status(i).state.running.as_ref().map(|r| r.started_at.clone()).unwrap_or_default();
+            let spawned = self.ctrs[i].spawned_at.clone();
+            let started_at = self.status(i).state.running.as_ref().map_or(spawned, |r| r.started_at.clone());
             let term = Terminated { exit_code: code, reason: reason.into(), started_at, finished_at: now() };
             {
                 let s = self.status(i);
@@ -539,9 +574,18 @@ impl Sup<'_> {
                     let exec = crate::probe::EngineExec::new("/proc/self/exe", self.root, id);
                     let start = start_time(runner).unwrap_or(0);
                     std::thread::spawn(move || {
-                        let (_, err) = hooks.pre_stop(&exec, grace);
+                        let (rest, err) = hooks.pre_stop(&exec, grace);
                         if let Some(e) = err {
                             tracing::warn!("FailedPreStopHook: {e}");
+                        }
+                        if super::state::alive(runner, start) {
+                            let _ = sig::kill(runner, sig::SIGTERM);
+                        }
+                        // The grace counts the hook's time, as kubelet's: what is left of
+                        // it (at least 2 s), then a second SIGTERM (the engine kills).
+                        let end = Instant::now() + rest;
+                        while Instant::now() < end && super::state::alive(runner, start) {
+                            std::thread::sleep(Duration::from_millis(20));
                         }
                         if super::state::alive(runner, start) {
                             let _ = sig::kill(runner, sig::SIGTERM);
