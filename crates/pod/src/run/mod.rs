@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod env;
+mod lifecycle;
 pub mod ops;
 pub mod quantity;
 pub mod state;
