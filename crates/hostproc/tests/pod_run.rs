@@ -715,3 +715,21 @@ fn run_as_user_group_supplemental_groups_and_run_as_user_name_per_container() {
     assert_eq!(t.lines("named", 0), ["N=nobody"]);
     t.rm_and_check();
 }
+
+#[test]
+fn a_bad_hook_or_probe_is_refused_before_anything_runs() {
+    let t = T::new("podbadhook");
+    let ran = t.path("ran");
+    let mut pod = t.pod(&[], &[("main", &format!("touch {}", ran.display()))], json!({}));
+    pod["spec"]["containers"][0]["lifecycle"] = json!({"preStop": {"tcpSocket": {"port": 80}}});
+    let out = t.run(&[pod.clone()]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(out.stderr.contains("spec.containers[0].lifecycle.preStop") && out.stderr.contains("tcpSocket"), "{}", out.dump());
+    pod["spec"]["containers"][0]["lifecycle"] = Value::Null;
+    pod["spec"]["containers"][0]["livenessProbe"] = json!({"periodSeconds": 1});
+    let out = t.run(&[pod]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(out.stderr.contains("spec.containers[0].livenessProbe"), "{}", out.dump());
+    assert!(!ran.exists() && !t.pod_dir().exists());
+    t.rm_and_check();
+}

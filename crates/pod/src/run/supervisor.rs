@@ -155,6 +155,13 @@ fn prepare(opts: &RunOptions, input: &PodInput, dir: &Path) -> Result<PodState, 
     for (f, list) in [("spec.initContainers", input.spec.init_containers.as_deref().unwrap_or_default()), ("spec.containers", &input.spec.containers[..])] {
         for (i, c) in list.iter().enumerate() {
             let field = format!("{f}[{i}]");
+            // Hooks and probes checked now, before anything runs.
+            crate::hooks::Hooks::of(c, &field).map_err(|e| PodError::invalid(field.clone(), e.to_string()))?;
+            for (kind, p) in [("livenessProbe", &c.liveness_probe), ("readinessProbe", &c.readiness_probe), ("startupProbe", &c.startup_probe)] {
+                if let Some(p) = p {
+                    crate::probe::Action::from_probe(p, c, &format!("{field}.{kind}")).map_err(|e| PodError::invalid(format!("{field}.{kind}"), e.to_string()))?;
+                }
+            }
             let rootfs = bundle::image_rootfs(c.image.as_deref(), input.base_dir.as_deref(), &field)?;
             let spec = bundle::Spec { facts: &facts, container: c, field, volumes: &vols, rootfs };
             bundle::write(&spec, &bundle_dir(dir, &c.name))?;
@@ -241,43 +248,19 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
     let me = sig::getpid();
     s.st.supervisor = Some((me, start_time(me).unwrap_or(0)));
     s.st.save(dir)?;
-    loop {
-        while let Ok(u) = probe_rx.try_recv() {
-            s.probe_update(u)?;
+    if let Err(e) = s.run_loop(&set, &probe_rx) {
+        // Nothing left running behind an error: every container stopped at once.
+        tracing::error!("the pod's supervisor: {e}; stopping every container");
+        s.st.stopping = true;
+        s.stop_all(true);
+        let end = Instant::now() + Duration::from_secs(30);
+        while s.ctrs.iter().any(|c| c.child.is_some()) && Instant::now() < end {
+            let _ = s.reap();
+            std::thread::sleep(Duration::from_millis(20));
         }
-        s.reap()?;
-        s.check_running()?;
-        if s.st.stopping {
-            if s.ctrs.iter().all(|c| c.child.is_none()) {
-                break;
-            }
-        } else if s.step()? {
-            break;
-        }
-        let wake = s.ctrs.iter().filter(|c| c.child.is_none() && !c.done).filter_map(|c| c.next_start).min();
-        // Probe results come by channel: look again soon while any probe runs.
-        let most = if s.ctrs.iter().any(|c| c.creating) {
-            Duration::from_millis(10)
-        } else if s.ctrs.iter().any(|c| c.probes.is_some()) {
-            Duration::from_millis(100)
-        } else {
-            Duration::from_secs(1)
-        };
-        let timeout = wake.map_or(most, |w| w.saturating_duration_since(Instant::now()).min(most));
-        match sig::wait_signal(&set, Some(timeout)) {
-            Ok(Some(x)) if x == sig::SIGINT || x == sig::SIGTERM => {
-                tracing::info!("stop requested: preStop hooks, then each container gets SIGTERM and its grace");
-                let again = s.st.stopping;
-                s.st.stopping = true;
-                s.st.save(dir)?;
-                s.stop_all(again);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!("waiting for signals: {e}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+        s.finish_phase();
+        let _ = s.st.save(dir);
+        return Err(e);
     }
     // The logs' last lines.
     let end = Instant::now() + Duration::from_secs(2);
@@ -294,6 +277,49 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
 }
 
 impl Sup<'_> {
+    /// The supervision until the pod ends or a stop is done.
+    fn run_loop(&mut self, set: &sig::SigSet, probe_rx: &std::sync::mpsc::Receiver<crate::probe::ProbeUpdate>) -> Result<(), PodError> {
+        loop {
+            while let Ok(u) = probe_rx.try_recv() {
+                self.probe_update(u)?;
+            }
+            self.reap()?;
+            self.check_running()?;
+            if self.st.stopping {
+                if self.ctrs.iter().all(|c| c.child.is_none()) {
+                    break;
+                }
+            } else if self.step()? {
+                break;
+            }
+            let wake = self.ctrs.iter().filter(|c| c.child.is_none() && !c.done).filter_map(|c| c.next_start).min();
+            // Probe results come by channel: look again soon while any probe runs.
+            let most = if self.ctrs.iter().any(|c| c.creating) {
+                Duration::from_millis(10)
+            } else if self.ctrs.iter().any(|c| c.probes.is_some()) {
+                Duration::from_millis(100)
+            } else {
+                Duration::from_secs(1)
+            };
+            let timeout = wake.map_or(most, |w| w.saturating_duration_since(Instant::now()).min(most));
+            match sig::wait_signal(set, Some(timeout)) {
+                Ok(Some(x)) if x == sig::SIGINT || x == sig::SIGTERM => {
+                    tracing::info!("stop requested: preStop hooks, then each container gets SIGTERM and its grace");
+                    let again = self.st.stopping;
+                    self.st.stopping = true;
+                    self.st.save(self.dir)?;
+                    self.stop_all(again);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("waiting for signals: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn status(&mut self, i: usize) -> &mut CStatus {
         let (init, idx) = (self.ctrs[i].init, self.ctrs[i].idx);
         if init {
