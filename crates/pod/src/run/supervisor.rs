@@ -33,6 +33,31 @@ pub struct RunOptions {
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
+/// kubelet's crash-loop back-off for one container (flowcontrol.Backoff with 10 s
+/// initial, 5 min max): (current back-off, last update).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Backoff(Option<(Duration, Instant)>);
+
+impl Backoff {
+    /// At an exit (`IsInBackOffSince`): a live entry means waiting its back-off from the
+    /// exit; none, or one not updated for 2 x max (10 min), means restarting at once.
+    pub fn wait(&self, now: Instant) -> Duration {
+        match self.0 {
+            Some((b, last)) if now.saturating_duration_since(last) <= 2 * BACKOFF_MAX => b,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// At a restart (`Next`): the entry doubles (up to max), or starts at 10 s when it
+    /// is new or expired.
+    pub fn next(&mut self, now: Instant) {
+        self.0 = Some(match self.0 {
+            Some((b, last)) if now.saturating_duration_since(last) <= 2 * BACKOFF_MAX => ((b * 2).min(BACKOFF_MAX), now),
+            _ => (BACKOFF_INITIAL, now),
+        });
+    }
+}
+
 /// What `pod run` refuses before making anything (the rest is `pod validate`'s).
 fn check(input: &PodInput) -> Result<(), PodError> {
     if input.name().is_empty() {
@@ -59,6 +84,14 @@ fn check(input: &PodInput) -> Result<(), PodError> {
         }
         if !names.insert(c.name.clone()) || c.name.is_empty() || !c.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return Err(PodError::invalid(format!("{f}.name"), format!("{:?}: container names must be unique DNS labels", c.name)));
+        }
+    }
+    for (i, c) in input.spec.init_containers.iter().flatten().enumerate() {
+        if c.restart_policy.is_some() {
+            return Err(PodError::invalid(
+                format!("spec.initContainers[{i}].restartPolicy"),
+                format!("init container {:?} is a sidecar (restartPolicy {:?}), which pod run does not run yet; make it a regular container", c.name, c.restart_policy.as_deref().unwrap_or_default()),
+            ));
         }
     }
     if input.spec.containers.is_empty() {
@@ -193,7 +226,7 @@ pub(super) struct Ctr {
     pub(super) child: Option<Child>,
     pub(super) logs: Vec<std::thread::JoinHandle<Result<(), crate::logs::LogError>>>,
     /// kubelet's back-off entry: (current back-off, last update).
-    pub(super) backoff: Option<(Duration, Instant)>,
+    pub(super) backoff: Backoff,
     /// A restart waits until then.
     pub(super) next_start: Option<Instant>,
     /// Ended for good (no restart will come).
@@ -241,7 +274,7 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
             (&input.spec.containers[idx], format!("spec.containers[{idx}]"))
         };
         let hooks = crate::hooks::Hooks::of(c, &field).map_err(|e| PodError::invalid(field.clone(), e.to_string()))?;
-        list.push(Ctr { init, idx, child: None, logs: Vec::new(), backoff: None, next_start: Some(Instant::now()), done: false, restart: false, probes: None, hooks, field, creating: false, spawned_at: String::new(), exit: 0 });
+        list.push(Ctr { init, idx, child: None, logs: Vec::new(), backoff: Backoff::default(), next_start: Some(Instant::now()), done: false, restart: false, probes: None, hooks, field, creating: false, spawned_at: String::new(), exit: 0 });
     }
     let (probe_tx, probe_rx) = std::sync::mpsc::channel();
     let mut s = Sup { root, dir, input, st, ctrs: list, probe_tx, stop_at: None };
@@ -382,13 +415,7 @@ impl Sup<'_> {
         }
         let restart = self.status(i).restart_count;
         if restart > 0 {
-            // kubelet's Backoff.Next at the restart: double the entry unless it expired
-            // (no restart for 2 x max = 10 min), else start again from 10 s.
-            let c = &mut self.ctrs[i];
-            c.backoff = Some(match c.backoff {
-                Some((b, last)) if last.elapsed() <= 2 * BACKOFF_MAX => ((b * 2).min(BACKOFF_MAX), Instant::now()),
-                _ => (BACKOFF_INITIAL, Instant::now()),
-            });
+            self.ctrs[i].backoff.next(Instant::now());
         }
         let id = format!("{}_{}_{}_{restart}", self.st.namespace, self.st.name, name);
         hostproc_container::validate_id(&id)?;
@@ -506,13 +533,8 @@ impl Sup<'_> {
                 s.state = CState { terminated: Some(term.clone()), ..Default::default() };
             }
             if again {
-                // kubelet's IsInBackOffSince: a live entry means wait its back-off from
-                // the exit; none (or expired) means restart at once.
                 let c = &mut self.ctrs[i];
-                let wait = match c.backoff {
-                    Some((b, last)) if last.elapsed() <= 2 * BACKOFF_MAX => b,
-                    _ => Duration::ZERO,
-                };
+                let wait = c.backoff.wait(Instant::now());
                 c.next_start = Some(Instant::now() + wait);
                 if !wait.is_zero() {
                     let name = self.spec(i).name.clone();
@@ -529,5 +551,35 @@ impl Sup<'_> {
             self.st.save(self.dir)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The waits of a container that keeps exiting at once: 0, 10, 20, 40 ... 300, 300;
+    /// after a run of more than 10 min, 0 and 10 again.
+    #[test]
+    fn kubelets_back_off_sequence_and_reset() {
+        let mut b = Backoff::default();
+        let mut now = Instant::now();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let w = b.wait(now);
+            waits.push(w.as_secs());
+            now += w;
+            b.next(now);
+        }
+        assert_eq!(waits, [0, 10, 20, 40, 80, 160, 300, 300]);
+        now += Duration::from_secs(601);
+        assert_eq!(b.wait(now), Duration::ZERO);
+        b.next(now);
+        assert_eq!(b.wait(now + Duration::from_secs(5)), Duration::from_secs(10));
+        // Ten minutes exactly still counts as in back-off.
+        let mut c = Backoff::default();
+        let t0 = Instant::now();
+        c.next(t0);
+        assert_eq!(c.wait(t0 + Duration::from_secs(600)), Duration::from_secs(10));
     }
 }
