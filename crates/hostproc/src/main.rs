@@ -99,7 +99,7 @@ enum Command {
     Features,
     /// Write a starter config.json for a HostProcess bundle
     Spec(commands::spec::Args),
-    /// Kubernetes pods on this host: run, ls, stop, rm
+    /// Kubernetes HostProcess pods on this host: validate, run, ls, stop, rm
     Pod(commands::pod::Args),
 }
 
@@ -262,6 +262,9 @@ mod tests {
             "update --memory 1M x",
             "features",
             "spec",
+            "pod validate a.yaml b.json",
+            "--root /r pod validate --disallow-privileged a.yaml",
+            "pod",
             "--root state list",
             "-- state x",
             "stat x",

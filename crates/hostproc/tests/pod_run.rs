@@ -477,7 +477,7 @@ fn hostpath_type_mismatch_unsupported_volumes_and_dotdot_items_are_refused_with_
     pod["spec"]["securityContext"]["windowsOptions"]["hostProcess"] = json!(false);
     let out = t.run(&[pod]);
     assert_eq!(out.code(), 1, "{}", out.dump());
-    assert!(out.stderr.contains("not a HostProcess container"), "{}", out.dump());
+    assert!(out.stderr.contains("not runnable by hostproc"), "{}", out.dump());
     let out = t.run(&[t.pod(&[], &[("main", "true")], json!({"hostNetwork": false}))]);
     assert!(out.code() == 1 && out.stderr.contains("spec.hostNetwork"), "{}", out.dump());
     // An optional missing configMap is an empty volume.

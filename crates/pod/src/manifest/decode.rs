@@ -38,6 +38,8 @@ pub enum Object {
 /// What the first pass reads of a document.
 #[derive(serde::Deserialize)]
 struct Head {
+    #[serde(rename = "apiVersion")]
+    api_version: Option<String>,
     kind: Option<String>,
     metadata: Option<HeadMeta>,
 }
@@ -141,6 +143,11 @@ impl<'de> Deserialize<'de> for Object {
         let Some(kind) = head.kind else {
             return Err(D::Error::custom("the document has no `kind`: add one (e.g. `apiVersion: v1` and `kind: Pod`)"));
         };
+        if head.api_version.is_none() {
+            return Err(D::Error::custom(format!(
+                "the {kind} has no `apiVersion`: add it (v1 for a Pod, ConfigMap or Secret; apps/v1 for a Deployment, DaemonSet, StatefulSet or ReplicaSet; batch/v1 for a Job or CronJob)"
+            )));
+        }
         let object = format!("{kind}/{name}");
         Ok(match kind.as_str() {
             "Pod" => Object::Pod(typed(d, document, &object)?),

@@ -111,6 +111,8 @@ fn no_pod_no_kind_and_list_are_refused() {
     let e = err_text("apiVersion: v1\nmetadata: {name: c}\n");
     assert!(e.contains("m.yaml: document 1: the document has no `kind`"), "{e}");
     assert!(err_text("apiVersion: v1\nkind: List\nitems: []\n").contains("a List is not read"));
+    let e = err_text("kind: Pod\nmetadata: {name: p}\n");
+    assert!(e.contains("m.yaml: document 1: the Pod has no `apiVersion`"), "{e}");
 }
 
 #[test]
@@ -179,7 +181,7 @@ fn alias_bombs_and_deep_nesting_end_early() {
     assert!(err_text(&nested).contains("budget breached: Depth"));
     // JSON: serde_json's recursion limit (128) where a type reads it; skipped values are
     // walked without recursion, and refused as unknown fields.
-    let deep_json = format!("{{\"kind\":\"Pod\",\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep_json = format!("{{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
     assert!(err_text(&deep_json).contains("unknown field \"x\""));
 }
 
@@ -206,4 +208,42 @@ fn not_utf8_is_refused() {
     let p = dir.path().join("b.yaml");
     std::fs::write(&p, b"kind: Pod\nx: \xff\n").unwrap();
     assert!(matches!(load(&[p]).unwrap_err(), ManifestError::NotUtf8 { .. }));
+}
+
+/// Mutated manifests (bytes flipped, dropped, duplicated, spliced) end in an error or a
+/// result, never a panic: a small, dependency-free fuzz of the two-pass reader.
+#[test]
+fn mutated_manifests_never_panic() {
+    let seed = format!("{POD}  volumes: [{{name: v, configMap: {{name: c, defaultMode: 0644}}}}]\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\ndata: {{a: aGVsbG8=}}\n---\n{{\"x\": [1, 2]}}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.yaml");
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let alphabet = b"{}[]:,-&*!|>'\"#%@` \n\tabcxyz019.\\";
+    for _ in 0..3000 {
+        let mut b = seed.as_bytes().to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % b.len();
+            match next() % 4 {
+                0 => b[at] = alphabet[(next() as usize) % alphabet.len()],
+                1 => {
+                    b.remove(at);
+                }
+                2 => b.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                _ => {
+                    let end = (at + (next() as usize) % 40).min(b.len());
+                    let chunk = b[at..end].to_vec();
+                    let to = (next() as usize) % b.len();
+                    b.splice(to..to, chunk);
+                }
+            }
+        }
+        std::fs::write(&path, &b).unwrap();
+        let _ = load(std::slice::from_ref(&path));
+    }
 }

@@ -121,11 +121,23 @@ pub fn pods_dir(root: &Path) -> PathBuf {
 }
 
 /// Every pod of the files (the manifest module's reading), each with every ConfigMap and
-/// Secret of the files.
+/// Secret of the files, once `pod validate`'s rules pass (the API server's errors, one a
+/// line, as `pod validate` prints them).
 pub fn load_files(paths: &[PathBuf]) -> Result<Vec<PodInput>, PodError> {
     let m = crate::manifest::load(paths)?;
     for w in &m.warnings {
         tracing::warn!("{w}");
+    }
+    for pod in &m.pods {
+        let r = crate::validate::validate(pod, &crate::validate::Options::default());
+        let at = format!("{}: {}", pod.file.display(), pod.object());
+        if !r.valid() {
+            let lines: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+            return Err(PodError::invalid(at, format!("the API server would refuse it (hostproc pod validate):\n{}", lines.join("\n"))));
+        }
+        if let Some(why) = r.not_runnable() {
+            return Err(PodError::invalid(at, format!("not runnable by hostproc: {why}")));
+        }
     }
     Ok(m
         .pods

@@ -1,12 +1,17 @@
-//! `hostproc pod ...`: Kubernetes pods on this host (the pod crate does the work).
+//! `hostproc pod ...`: Kubernetes pods on this host (crates/pod does the work). One file per
+//! subcommand. Nothing here runs for the container commands: clap builds this group's flags
+//! only when `pod` is the command.
 
 pub mod ls;
 pub mod rm;
 pub mod run;
 pub mod stop;
+pub mod validate;
 
 #[derive(clap::Subcommand)]
 pub enum PodCommand {
+    /// Check manifests as the Kubernetes API server checks HostProcess pods
+    Validate(validate::Args),
     /// Run a pod (every container a HostProcess container) as a kubelet would
     Run(run::Args),
     /// List pods: NAME, PHASE, READY, RESTARTS, AGE
@@ -28,6 +33,7 @@ pub struct Args {
 
 pub fn exec(g: &crate::Global, a: &Args) -> super::Result {
     match &a.command {
+        PodCommand::Validate(v) => validate::exec(v),
         PodCommand::Run(a) => run::exec(g, a),
         PodCommand::Ls(a) => ls::exec(g, a),
         PodCommand::Stop(a) => stop::exec(g, a),
@@ -36,10 +42,16 @@ pub fn exec(g: &crate::Global, a: &Args) -> super::Result {
     }
 }
 
-/// The pod crate's errors, printed as the engine's are.
+/// A pod error as the command's error: the container crate's free-form variant, whose
+/// message is the error's own.
+pub fn failed(e: impl std::fmt::Display) -> hostproc_container::ContainerError {
+    hostproc_container::ContainerError::Start(e.to_string())
+}
+
+/// The runner's errors, printed as the engine's are.
 pub fn err(e: hostproc_pod::run::PodError) -> hostproc_container::ContainerError {
     match e {
         hostproc_pod::run::PodError::Container(e) => e,
-        e => hostproc_container::ContainerError::Start(e.to_string()),
+        e => failed(e),
     }
 }
