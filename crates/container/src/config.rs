@@ -104,6 +104,8 @@ pub struct Config {
     /// A group name was given: an ephemeral user in this group is made at create.
     pub ephemeral_group: Option<(String, u32)>,
     pub process: ProcessConfig,
+    /// The spec's hooks, checked.
+    pub hooks: crate::hooks::Hooks,
 }
 
 fn host_cpus() -> u64 {
@@ -183,14 +185,26 @@ impl Config {
         if !rootfs.is_dir() {
             return Err(ContainerError::invalid("root.path", format!("{} is not a directory; create it or fix root.path", rootfs.display())));
         }
-        let mounts = spec.mounts().iter().flatten().map(|m| {
-            (
-                m.typ().clone().unwrap_or_default(),
-                m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-                m.destination().to_string_lossy().into_owned(),
-                m.options().clone().unwrap_or_default(),
-            )
-        });
+        let bind_mode = options.mode == hostproc_storage::Mode::Bind;
+        let mounts = spec
+            .mounts()
+            .iter()
+            .flatten()
+            .map(|m| {
+                (
+                    m.typ().clone().unwrap_or_default(),
+                    m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                    m.destination().to_string_lossy().into_owned(),
+                    m.options().clone().unwrap_or_default(),
+                )
+            })
+            .filter(|(_, source, dest, _)| {
+                let skip = bind_mode && is_pod_copy(dest, source);
+                if skip {
+                    tracing::info!("{dest} from {source} is not mounted: the container manager's per-pod copy would hide the node's own file from a HostProcess payload");
+                }
+                !skip
+            });
         let storage = Plan::new(options.mode, rootfs, root.readonly().unwrap_or(false), &options.location, mounts, bundle)?
             .with_root_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
 
@@ -222,6 +236,7 @@ impl Config {
             id
         };
         let process = ProcessConfig::resolve(p, storage.sandbox(), || identity.home())?;
+        let hooks = crate::hooks::Hooks::from_spec(spec)?;
         Ok(Config {
             id: id.to_owned(),
             bundle: bundle.to_path_buf(),
@@ -233,6 +248,7 @@ impl Config {
             identity,
             ephemeral_group,
             process,
+            hooks,
         })
     }
 }
@@ -257,6 +273,25 @@ pub fn host_groups(id: &mut Identity, rootfs: &Path) -> Result<(), ContainerErro
         );
     }
     Ok(())
+}
+
+/// Whether a mount is one of the files a container manager writes for every pod and binds
+/// over `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` (containerd's
+/// `.../sandboxes/<id>/{hosts,resolv.conf,hostname}`, CRI-O's `.../userdata/...`, the
+/// kubelet's `.../pods/<uid>/etc-hosts`). For a host-network pod they are copies of the
+/// node's; in bind mode they would hide the node's own files, which a HostProcess payload
+/// (node set-up) means to read and edit, and which Windows HostProcess containers see.
+fn is_pod_copy(dest: &str, source: &str) -> bool {
+    let src = Path::new(source);
+    let name = src.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let dir = |up: usize| src.ancestors().nth(up).and_then(Path::file_name).and_then(|n| n.to_str()).unwrap_or("");
+    let managers = dir(2) == "sandboxes" || dir(1) == "userdata";
+    match dest.trim_end_matches('/') {
+        "/etc/hosts" => (name == "hosts" && managers) || (name == "etc-hosts" && dir(2) == "pods"),
+        "/etc/resolv.conf" => name == "resolv.conf" && managers,
+        "/etc/hostname" => name == "hostname" && managers,
+        _ => false,
+    }
 }
 
 /// (uid_t)-1 means "leave unchanged" to setresuid/setresgid: as a user it would run the
@@ -295,7 +330,7 @@ pub fn cap_sets(c: &oci_spec::runtime::LinuxCapabilities) -> CapSets {
 fn check_host_net(path: Option<&Path>) -> Result<(), ContainerError> {
     let field = "linux.namespaces (network)";
     let Some(path) = path else {
-        return Err(ContainerError::invalid(field, "a new network namespace was asked for; HostProcess containers share the host network: remove the network entry (hostNetwork: true)"));
+        return Err(ContainerError::invalid(field, "a new network namespace was asked for; HostProcess containers share the host network: remove the network entry (in Kubernetes: set hostNetwork: true on the pod)"));
     };
     let ours = std::fs::metadata("/proc/self/ns/net").map_err(crate::error::io_err("stat", "/proc/self/ns/net"))?;
     let theirs = std::fs::metadata(path).map_err(crate::error::io_err("stat the network namespace", path))?;
@@ -316,7 +351,7 @@ fn check_host_net(path: Option<&Path>) -> Result<(), ContainerError> {
         Some(other) => format!("is not a network namespace (it is a {other} namespace)"),
         None => "is not a namespace file".to_owned(),
     };
-    Err(ContainerError::invalid(field, format!("{} {why}; HostProcess containers share the host network: remove the network entry", path.display())))
+    Err(ContainerError::invalid(field, format!("{} {why}; HostProcess containers share the host network: remove the network entry (in Kubernetes: set hostNetwork: true on the pod)", path.display())))
 }
 
 /// A process.rlimits type by its name, with its Linux resource number (stable kernel ABI).
@@ -399,4 +434,24 @@ pub fn convert_resources(r: &LinuxResources) -> Resources {
         out.unified = u.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pod_copy;
+
+    #[test]
+    fn pod_copies_of_etc_files() {
+        let sb = "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/0123abcd";
+        assert!(is_pod_copy("/etc/hosts", &format!("{sb}/hosts")));
+        assert!(is_pod_copy("/etc/resolv.conf", &format!("{sb}/resolv.conf")));
+        assert!(is_pod_copy("/etc/hostname", &format!("{sb}/hostname")));
+        assert!(is_pod_copy("/etc/hosts", "/var/lib/kubelet/pods/5f0e-uid/etc-hosts"));
+        assert!(is_pod_copy("/etc/resolv.conf", "/run/containers/storage/overlay-containers/abc/userdata/resolv.conf"));
+        // An operator's own volume at those paths, or the files elsewhere, are mounted.
+        assert!(!is_pod_copy("/etc/hosts", "/srv/my-hosts"));
+        assert!(!is_pod_copy("/etc/resolv.conf", "/etc/resolv.conf"));
+        assert!(!is_pod_copy("/data/hosts", &format!("{sb}/hosts")));
+        assert!(!is_pod_copy("/etc/hostname", &format!("{sb}/resolv.conf")));
+    }
 }

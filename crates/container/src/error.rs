@@ -40,6 +40,8 @@ pub enum ContainerError {
     Job(#[from] JobError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
 }
 
 impl ContainerError {

@@ -5,6 +5,7 @@
 //! * `config`: everything resolved once: the job's limits, storage plan, identity,
 //!   environment and the annotations.
 //! * `init`: our own fork/exec of the payload, held before exec until it is in its job.
+//! * `hooks`: the runtime spec's hooks, run at their points of the lifecycle.
 //! * `state`: the state directory, written atomically.
 //! * `lifecycle`: run, stop (SIGTERM, grace, kill-all), tear down, delete.
 
@@ -15,6 +16,7 @@ mod console;
 pub mod crashpoint;
 mod env;
 mod error;
+mod hooks;
 mod id;
 mod init;
 mod lifecycle;
@@ -24,6 +26,7 @@ pub use annotations::{parse_duration, Annotations};
 pub use bundle::{load_spec, parse_spec, starter_spec};
 pub use config::Config;
 pub use error::ContainerError;
+pub use hooks::HookError;
 pub use id::validate_id;
 pub use config::convert_resources;
 pub use lifecycle::{create, delete, exec, kill, pause, ps, resume, run, start, stats, update, CreateOptions, ExecOptions, RunOptions, MOUNTPOINT_LOCKS};

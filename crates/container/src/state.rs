@@ -67,6 +67,10 @@ pub struct Internal {
     /// the host sees them: recorded before they are made, removed at teardown while empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub made_dirs: Vec<PathBuf>,
+    /// The spec's startContainer, poststart and poststop hooks, for `start` and `delete`
+    /// (absent without hooks, and in states written before hooks were run).
+    #[serde(default, skip_serializing_if = "crate::hooks::Later::is_empty")]
+    pub hooks: crate::hooks::Later,
 }
 
 /// runc's state JSON, plus hostproc's own part under `hostproc`.

@@ -101,6 +101,8 @@ enum Command {
     Spec(commands::spec::Args),
     /// Kubernetes HostProcess pods on this host: validate, run, ls, stop, rm
     Pod(commands::pod::Args),
+    /// Images in hostproc's local store: import, ls, inspect, rm
+    Image(commands::image::Args),
 }
 
 #[cfg(not(test))]
@@ -208,6 +210,7 @@ fn dispatch(cli: &Cli) -> commands::Result {
         Command::Features => commands::features::exec(),
         Command::Spec(a) => commands::spec::exec(a),
         Command::Pod(a) => commands::pod::exec(g, a),
+        Command::Image(a) => commands::image::exec(g, a),
     }
 }
 
@@ -240,6 +243,7 @@ mod tests {
             Command::Features => "features",
             Command::Spec(_) => "spec",
             Command::Pod(_) => "pod",
+            Command::Image(_) => "image",
         };
         format!("{name} {:?} {:?} {} {} {} {:?} {:?}", g.root, g.log, g.log_format, g.debug, g.systemd_cgroup, g.criu, g.rootless)
     }
@@ -265,6 +269,8 @@ mod tests {
             "pod validate a.yaml b.json",
             "--root /r pod validate --disallow-privileged a.yaml",
             "pod",
+            "image ls",
+            "--root /r image import oci-archive:/x.tar name",
             "--root state list",
             "-- state x",
             "stat x",

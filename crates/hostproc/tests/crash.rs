@@ -145,7 +145,8 @@ fn crash_case(point: &str, mode: Mode) {
             b.rootfs().join("crash-vol")
         }
         Mode::Bind | Mode::User => {
-            let d = dest_parent.path().join("vol-dest");
+            // Its parent is missing too: hostproc makes and removes both.
+            let d = dest_parent.path().join("made-parent/vol-dest");
             b.bind(vol_src.path(), d.to_str().unwrap(), &[]);
             d
         }
@@ -276,8 +277,16 @@ fn crash_case(point: &str, mode: Mode) {
     if created_point.exists() {
         problems.push(format!("created mount point left: {}", created_point.display()));
     }
-    if mode != Mode::Host && mountpoint_lock(&created_point).exists() {
-        problems.push(format!("mount point lock file left: {}", mountpoint_lock(&created_point).display()));
+    if mode != Mode::Host {
+        let parent = created_point.parent().unwrap();
+        if parent.exists() {
+            problems.push(format!("created parent of the mount point left: {}", parent.display()));
+        }
+        for p in [&created_point, parent] {
+            if mountpoint_lock(p).exists() {
+                problems.push(format!("mount point lock file left: {}", mountpoint_lock(p).display()));
+            }
+        }
     }
     if root.path().join(&id).exists() {
         problems.push(format!("state dir left: {}", root.path().join(&id).display()));

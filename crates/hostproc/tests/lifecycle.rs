@@ -354,6 +354,42 @@ fn kill_all_running_and_stopped() {
     cleanup_check(&root, &b, &id, &[]);
 }
 
+/// containerd's shim sends `kill --all ID 9` as soon as init exits; the rest of the job
+/// still gets its grace period first (SIGTERM, wait, kill), as a HostProcess stop does:
+/// `kill --all` waits for the supervisor, and a process that handles SIGTERM slowly
+/// finishes its work before the kill.
+#[test]
+fn kill_all_after_init_exit_keeps_the_grace_period() {
+    let root = Root::new();
+    let mut b = Bundle::new();
+    let done = tempdir();
+    let marker = done.path().join("cleaned-up");
+    // The background process takes 1 s to clean up on SIGTERM; init exits on its own.
+    b.grace("20s").sh(&format!(
+        "sh -c 'trap \"sleep 1; echo done > {m}; exit 0\" TERM; echo bg=$$; while :; do sleep 0.1; done' & \
+         sleep 0.3; echo ready; exec sleep 1000",
+        m = marker.display()
+    ));
+    let id = unique_id("killgrace");
+    let c = Ctr::new(&root, &id);
+    create_and_start(&c, &b);
+    c.expect_out("ready", secs(10));
+    let bg: i32 = c.out_value("bg").unwrap().parse().unwrap();
+    let init = c.pid();
+    assert!(init > 0, "{:#}", c.state());
+    c.kill("KILL").assert_code(0);
+    assert!(wait_pid_gone(init, secs(10)));
+    c.kill_all("9").assert_code(0);
+    assert!(
+        fs::read_to_string(&marker).is_ok_and(|m| m.trim() == "done"),
+        "the background process was killed before its SIGTERM handler finished"
+    );
+    assert!(wait_pid_gone(bg, secs(10)));
+    assert!(c.wait_status("stopped", SLACK), "{:#}", c.state());
+    c.delete().assert_code(0);
+    cleanup_check(&root, &b, &id, &[]);
+}
+
 /// delete without --force refuses a running container with runc's message and leaves it
 /// running.
 #[test]

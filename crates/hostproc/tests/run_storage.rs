@@ -422,3 +422,46 @@ fn standard_mounts_are_skipped() {
     assert_eq!(out.must_value("hostname"), host.trim());
     cleanup_check(&root, &b, &id, &[]);
 }
+
+/// The per-pod copies of /etc/hosts, /etc/resolv.conf and /etc/hostname that containerd
+/// (and the kubelet) bind into every container are not mounted in bind mode: the payload
+/// sees the node's own files (inode and content), as a node set-up payload needs. Another
+/// file bound at /etc/hosts by the operator still is.
+#[test]
+fn bind_mode_keeps_the_nodes_etc_files_over_pod_copies() {
+    use std::os::unix::fs::MetadataExt;
+    let root = Root::new();
+    let dir = tempdir();
+    let sandbox = dir.path().join("sandboxes/0123456789abcdef");
+    fs::create_dir_all(&sandbox).unwrap();
+    for f in ["hosts", "resolv.conf", "hostname"] {
+        fs::write(sandbox.join(f), format!("pod-copy-of-{f}\n")).unwrap();
+    }
+    let mut b = Bundle::new();
+    for f in ["hosts", "resolv.conf", "hostname"] {
+        b.bind(&sandbox.join(f), &format!("/etc/{f}"), &["rbind", "ro"]);
+    }
+    b.sh("for f in hosts resolv.conf hostname; do [ -e /etc/$f ] && echo $f=$(stat -c %i /etc/$f); done; cat /etc/hosts /etc/resolv.conf /etc/hostname 2>/dev/null | grep -c pod-copy-of || true");
+    let id = unique_id("etcnode");
+    let out = run(&root, &b, &id);
+    out.assert_code(0);
+    for f in ["hosts", "resolv.conf", "hostname"] {
+        if let Ok(m) = fs::metadata(format!("/etc/{f}")) {
+            assert_eq!(out.must_value(f), m.ino().to_string(), "/etc/{f} is not the node's:\n{}", out.dump());
+        }
+    }
+    assert!(!out.stdout.contains("pod-copy-of"), "{}", out.dump());
+    assert_eq!(out.stdout_lines().last().map(String::as_str), Some("0"), "{}", out.dump());
+    cleanup_check(&root, &b, &id, &[]);
+
+    // An operator's own file at /etc/hosts is a volume like any other.
+    let own = dir.path().join("my-hosts");
+    fs::write(&own, "operator-hosts\n").unwrap();
+    let mut b = Bundle::new();
+    b.bind(&own, "/etc/hosts", &["rbind", "ro"]).sh("cat /etc/hosts");
+    let id = unique_id("etcown");
+    let out = run(&root, &b, &id);
+    out.assert_code(0);
+    assert!(out.stdout.contains("operator-hosts"), "{}", out.dump());
+    cleanup_check(&root, &b, &id, &[]);
+}

@@ -108,7 +108,7 @@ pub fn release(rec: &Record, lock_dir: &std::path::Path) -> Result<(), StorageEr
         }
     }
     for p in &rec.shared_points {
-        if let Err(e) = points::release_path(lock_dir, p) {
+        if let Err(e) = points::release_with_parents(lock_dir, p) {
             first.get_or_insert(e);
         }
     }

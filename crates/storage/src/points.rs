@@ -169,10 +169,25 @@ impl SharedPoints {
 
 }
 
+/// `release_path` of a recorded point, then of the parents that were taken with it (see
+/// `acquire`): a record names only the points themselves, so after a crash the parents
+/// hostproc made for them are found by their lock files, deepest first, up to the first
+/// parent that has none or that someone still holds.
+pub(crate) fn release_with_parents(lock_dir: &Path, path: &Path) -> Result<(), StorageError> {
+    release_path(lock_dir, path)?;
+    for parent in path.ancestors().skip(1).take_while(|p| p.as_os_str().len() > 1) {
+        if !release_path(lock_dir, parent)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Removes `path` if nobody holds it and hostproc created it (see the module's text).
-pub(crate) fn release_path(lock_dir: &Path, path: &Path) -> Result<(), StorageError> {
+/// Returns whether its lock file was there to let go of.
+pub(crate) fn release_path(lock_dir: &Path, path: &Path) -> Result<bool, StorageError> {
     let Some((mut f, lp)) = open_locked(lock_dir, path, FlockOperation::NonBlockingLockExclusive, false)? else {
-        return Ok(());
+        return Ok(false);
     };
     let mut mark = Vec::new();
     let _ = f.read_to_end(&mut mark);
@@ -188,10 +203,10 @@ pub(crate) fn release_path(lock_dir: &Path, path: &Path) -> Result<(), StorageEr
             // Someone put files there, or mounted on it on the host: not ours to remove.
             Err(e) => {
                 tracing::info!(path = %path.display(), "mount point left in place: {e}");
-                return Ok(());
+                return Ok(false);
             }
         }
     }
     fs::remove_file(&lp).map_err(io_err("remove the lock file", &lp))?;
-    Ok(())
+    Ok(true)
 }

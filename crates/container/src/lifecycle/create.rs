@@ -14,6 +14,7 @@ use hostproc_sys::Fork;
 
 use super::{init_launch, initial_state, lock, setup, start_process, stop_rest, write_pid_file, Made};
 use crate::config::Config;
+use crate::hooks::{self, Kind};
 use crate::init::Hold;
 use crate::state::{self, load_state, Status};
 use crate::{console, ContainerError};
@@ -27,10 +28,10 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
 }
 
-const START_FIFO: &str = "start.fifo";
-const EXEC_FIFO: &str = "exec.fifo";
+pub(super) const START_FIFO: &str = "start.fifo";
+pub(super) const EXEC_FIFO: &str = "exec.fifo";
 
-fn mkfifo(p: &Path) -> Result<(), ContainerError> {
+pub(super) fn mkfifo(p: &Path) -> Result<(), ContainerError> {
     let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| ContainerError::invalid("state root", "contains a NUL byte"))?;
     sig::mkfifo(&c, 0o600).map_err(crate::error::io_err("create", p))
 }
@@ -47,6 +48,9 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
     let (dir, guard) = state::create_dir(&opts.root, id)?;
     let guard = super::Lock::made(guard);
     let mut made = Made::new(st.hostproc.storage.clone());
+    // Once a create-time hook has run, a failed create runs the poststop hooks too, as
+    // runc's does (they undo what the others set up).
+    let mut hooks_ran = false;
     let res = (|| {
         setup(&mut cfg, &mut made, &mut st, &opts.root)?;
         mkfifo(&dir.join(START_FIFO))?;
@@ -64,11 +68,16 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
         close.extend(made.user_lock.iter().map(|e| e.lock_fd()));
         let pid = start_process(&init_launch(&cfg, tty, opts.preserve_fds, close), job, &hold, Some(&cfg.resources))?;
         crate::crashpoint::hit("after-init");
+        st.pid = pid;
+        // The job, the storage and init (held before exec, in its mount namespace) exist.
+        if cfg.hooks.at_create() {
+            hooks_ran = true;
+            cfg.hooks.run_create(&st)?;
+        }
         if let (Some((m, name)), Some(sock)) = (&master, &opts.console_socket) {
             console::send_master(sock, m, name)?;
         }
         let pidfd = sig::pidfd_open(pid).map_err(crate::error::io_err("watch", format!("/proc/{pid}")))?;
-        st.pid = pid;
         st.status = Status::Created;
         st.hostproc.init_start = state::start_time(pid).map(|t| t.0).unwrap_or(0);
         let sup = spawn_supervisor(&opts.root, id, pidfd, &cfg, job, made.points.take(), (&made.record, &made.dirs), master.map(|m| m.0), &guard)?;
@@ -93,6 +102,9 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
             // create of the same id may put another container there.
             made.undo(&opts.root, id);
             drop(guard);
+            if hooks_ran {
+                hooks::warn(Kind::Poststop, &cfg.hooks.later.poststop, &st, Status::Stopped);
+            }
             Err(e)
         }
     }
@@ -167,17 +179,43 @@ fn supervise(root: &Path, id: &str, pidfd: OwnedFd, grace: Duration, job: &Job, 
     }
 }
 
-/// Lets a created container's init exec its payload. A program that cannot be executed
-/// fails here, and the container is then stopped.
+/// Lets a created container's init exec its payload, after the startContainer hooks. A
+/// program that cannot be executed, or a failing hook, fails here, and the container is
+/// then stopped. The poststart hooks run once it runs.
 pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
-    let _g = lock(root, id)?;
+    let g = lock(root, id)?;
     let mut st = load_state(root, id)?;
     match st.live_status() {
         Status::Created => {}
         Status::Stopped => return Err(ContainerError::Start("cannot start a container that has stopped".into())),
         s => return Err(ContainerError::Start(format!("cannot start an already {s} container"))),
     }
-    let dir = state::dir(root, id);
+    if let Err(e) = hooks::run(Kind::StartContainer, &st.hostproc.hooks.start_container, &st, Status::Created) {
+        // Stopped: init and anything else in the job killed; the supervisor, seeing init
+        // exit, releases the storage.
+        if let Err(k) = st.hostproc.job.kill_all() {
+            tracing::warn!("{k}");
+        }
+        st.status = Status::Stopped;
+        let _ = st.save(root);
+        return Err(e.into());
+    }
+    if let Err(msg) = release(&state::dir(root, id), st.pid)? {
+        st.status = Status::Stopped;
+        let _ = st.save(root);
+        return Err(ContainerError::Start(msg));
+    }
+    st.status = Status::Running;
+    st.save(root)?;
+    // Not under the lock: a poststart hook may ask hostproc about the container.
+    drop(g);
+    hooks::warn(Kind::Poststart, &st.hostproc.hooks.poststart, &st, Status::Running);
+    Ok(())
+}
+
+/// Releases init held on the fifos in `dir` and waits until it has exec'd (the fifos are
+/// removed). The inner error is init's: its exec failed and it is gone.
+pub(super) fn release(dir: &Path, pid: i32) -> Result<Result<(), String>, ContainerError> {
     let exec_path = dir.join(EXEC_FIFO);
     // Reader first: whatever init reports must find us listening.
     let exec_fd = rustix::fs::open(&exec_path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
@@ -192,16 +230,10 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     rustix::io::write(&start_fd, b"1").map_err(|e| crate::error::io_err("write", &start_path)(e.into()))?;
     drop(start_fd);
     crate::crashpoint::hit("start-after-release");
-    let msg = read_until_closed(&exec_fd, st.pid);
+    let msg = read_until_closed(&exec_fd, pid);
     let _ = std::fs::remove_file(&start_path);
     let _ = std::fs::remove_file(&exec_path);
-    if !msg.is_empty() {
-        st.status = Status::Stopped;
-        let _ = st.save(root);
-        return Err(ContainerError::Start(msg));
-    }
-    st.status = Status::Running;
-    st.save(root)
+    Ok(if msg.is_empty() { Ok(()) } else { Err(msg) })
 }
 
 /// Reads what init writes on exec.fifo until every writer is gone (exec or exit).

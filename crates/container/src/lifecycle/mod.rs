@@ -215,6 +215,7 @@ pub(crate) fn initial_state(cfg: &Config, layout: &Layout) -> Result<State, Cont
             reason: None,
             supervisor: None,
             made_dirs: Vec::new(),
+            hooks: cfg.hooks.later.clone(),
         },
     })
 }

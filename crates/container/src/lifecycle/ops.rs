@@ -1,20 +1,31 @@
 //! Commands on an existing container: kill, delete, pause, resume, update, ps, stats.
 
 use std::path::Path;
+use std::time::Duration;
 
 use hostproc_job::Resources;
 use hostproc_sys as sig;
 
 use super::lock;
+use crate::hooks::{self, Kind};
 use crate::state::{self, load_state, Status};
 use crate::ContainerError;
 
 /// A signal to init, or with `all` to every process of the job. `kill --all` succeeds on
 /// a stopped container (the shim sends it after init exits).
 pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), ContainerError> {
-    let _g = lock(root, id)?;
+    let g = lock(root, id)?;
     let st = load_state(root, id)?;
     if all {
+        // containerd's shim sends `kill --all 9` as soon as init has exited: a supervisor
+        // still giving the rest of the job its grace period (SIGTERM, wait, kill-all) is let
+        // finish first, so the HostProcess stop keeps its grace under containerd too. The
+        // lock is freed meanwhile: the supervisor takes it to record the stop.
+        if signal == sig::SIGKILL && !st.live().1 {
+            let grace = crate::Annotations::parse(&st.annotations).map(|a| a.grace).unwrap_or(Duration::from_secs(5));
+            drop(g);
+            wait_supervisor(&st, grace + Duration::from_secs(1));
+        }
         let job = &st.hostproc.job;
         if signal == sig::SIGKILL {
             job.kill_all()?;
@@ -75,20 +86,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     // The supervisor records "stopped" under the lock before it exits: let it.
     let ours = guard.dir_ident();
     drop(guard);
-    if let Some((pid, start)) = st.hostproc.supervisor {
-        // The supervisor wakes when init dies and finds the job empty; it holds the mount
-        // points and the uid lock until it exits, so wait for it (and end it if stuck).
-        // A pidfd names the process for good; the start time, checked once it is open,
-        // says it is still our supervisor and not a reused pid.
-        if let Ok(fd) = sig::pidfd_open(pid) {
-            if state::start_time(pid).is_some_and(|(t, z)| t == start && !z) {
-                use std::os::fd::AsFd;
-                if !sig::wait_pidfd(fd.as_fd(), Some(std::time::Duration::from_secs(2))) {
-                    let _ = sig::kill(pid, sig::SIGKILL);
-                    sig::wait_pidfd(fd.as_fd(), None);
-                }
-            }
+    // The supervisor wakes when init dies and finds the job empty; it holds the mount
+    // points and the uid lock until it exits, so wait for it (and end it if stuck).
+    if wait_supervisor(&st, Duration::from_secs(2)) == Some(false) {
+        if let Some((pid, _)) = st.hostproc.supervisor {
+            let _ = sig::kill(pid, sig::SIGKILL);
         }
+        wait_supervisor(&st, Duration::from_secs(10));
     }
     crate::crashpoint::hit("delete-after-job");
     super::remove_made_dirs(&st.hostproc.made_dirs);
@@ -101,10 +105,29 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     // container's: while the lock was free another delete may have removed it and a create
     // put a new container of the same id in its place.
     match lock(root, id) {
-        Ok(g) if g.dir_ident() == ours => state::remove_dir(root, id).map_err(crate::error::io_err("remove the state directory", state::dir(root, id))),
+        Ok(g) if g.dir_ident() == ours => {
+            state::remove_dir(root, id).map_err(crate::error::io_err("remove the state directory", state::dir(root, id)))?;
+            drop(g);
+            // Deleted: the poststop hooks, before the command returns (once: by the delete
+            // that removed the state).
+            hooks::warn(Kind::Poststop, &st.hostproc.hooks.poststop, &st, Status::Stopped);
+            Ok(())
+        }
         Ok(_) | Err(ContainerError::NotExist(_)) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Waits up to `timeout` for the container's supervisor to exit: `None` when it is not
+/// running, else whether it exited. A pidfd names the process for good; the start time,
+/// checked once it is open, says it is still our supervisor and not a reused pid.
+fn wait_supervisor(st: &state::State, timeout: Duration) -> Option<bool> {
+    let (pid, start) = st.hostproc.supervisor?;
+    let fd = sig::pidfd_open(pid).ok()?;
+    if !state::start_time(pid).is_some_and(|(t, z)| t == start && !z) {
+        return None;
+    }
+    Some(sig::wait_pidfd(std::os::fd::AsFd::as_fd(&fd), Some(timeout)))
 }
 
 /// The state and its live status (one look at the process), if the container is alive.

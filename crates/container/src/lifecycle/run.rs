@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 use hostproc_job::{Job, Layout};
 use hostproc_sys as sig;
 
-use super::{init_launch, initial_state, setup, start_process_with, stop_rest, reap, Made};
+use super::create::{mkfifo, release, EXEC_FIFO, START_FIFO};
+use super::{init_launch, initial_state, setup, start_process, start_process_with, stop_rest, reap, Made};
 use crate::config::Config;
+use crate::hooks::{self, Kind};
 use crate::init::Hold;
-use crate::state::{self, Status};
+use crate::state::{self, State, Status};
 use crate::ContainerError;
 
 #[derive(Debug, Clone)]
@@ -51,11 +53,18 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
         }
     };
     let mut made = Made::new(st.hostproc.storage.clone());
+    // As in create: once a create-time hook has run, a failed run runs poststop too.
+    let mut hooks_ran = false;
     // The state names everything we are about to make before we make it: a crash at any
     // point below is undone by `delete --force`.
     let started = setup(&mut cfg, &mut made, &mut st, &opts.root).and_then(|()| {
         let mut close = vec![guard.raw()];
         close.extend(made.user_lock.iter().map(|e| e.lock_fd()));
+        let job = made.job.as_ref().expect("job made");
+        if cfg.hooks.at_create() || !cfg.hooks.later.start_container.is_empty() {
+            // Hooks before exec: init is held on fifos as create holds it.
+            return held_start(&cfg, &mut st, &opts.root, job, close, &mut hooks_ran);
+        }
         // The running state is written while init sets up and execs (if the exec fails,
         // the undo below removes it with the rest).
         let running = |init: i32| {
@@ -66,12 +75,15 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
                 tracing::warn!("{e}");
             }
         };
-        start_process_with(&init_launch(&cfg, None, 0, close), made.job.as_ref().expect("job made"), &Hold::Pipe, Some(&cfg.resources), running)
+        start_process_with(&init_launch(&cfg, None, 0, close), job, &Hold::Pipe, Some(&cfg.resources), running)
     });
     let init = match started {
         Ok(pid) => pid,
         Err(e) => {
             made.undo(&opts.root, id);
+            if hooks_ran {
+                hooks::warn(Kind::Poststop, &cfg.hooks.later.poststop, &st, Status::Stopped);
+            }
             restore();
             return Err(e);
         }
@@ -79,6 +91,7 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
     crate::crashpoint::hit("after-running");
     // Made: other commands (state, kill, delete --force) may act on it now.
     drop(guard);
+    hooks::warn(Kind::Poststart, &cfg.hooks.later.poststart, &st, Status::Running);
     if let Some(p) = &opts.pid_file {
         if let Err(e) = super::write_pid_file(p, init) {
             tracing::warn!("{e}");
@@ -90,8 +103,30 @@ pub fn run(opts: &RunOptions, bundle: &Path, id: &str) -> Result<i32, ContainerE
         tracing::warn!("container {id}: the kernel's OOM killer ended a process of the job (memory limit reached)");
     }
     made.undo(&opts.root, id);
+    hooks::warn(Kind::Poststop, &cfg.hooks.later.poststop, &st, Status::Stopped);
     restore();
     Ok(status.code())
+}
+
+/// Starts init held before exec (on fifos in the state directory, as `create` does), runs
+/// the create-time and startContainer hooks, then lets it exec.
+fn held_start(cfg: &Config, st: &mut State, root: &Path, job: &Job, close: Vec<i32>, hooks_ran: &mut bool) -> Result<i32, ContainerError> {
+    let dir = state::dir(root, &cfg.id);
+    let (start, exec) = (dir.join(START_FIFO), dir.join(EXEC_FIFO));
+    mkfifo(&start)?;
+    mkfifo(&exec)?;
+    let pid = start_process(&init_launch(cfg, None, 0, close), job, &Hold::Fifo { start, exec }, Some(&cfg.resources))?;
+    st.pid = pid;
+    st.hostproc.init_start = state::start_time(pid).map(|t| t.0).unwrap_or(0);
+    *hooks_ran = true;
+    cfg.hooks.run_create(st)?;
+    hooks::run(Kind::StartContainer, &cfg.hooks.later.start_container, st, Status::Created)?;
+    st.status = Status::Running;
+    if let Err(e) = st.save(root) {
+        tracing::warn!("{e}");
+    }
+    release(&dir, pid)?.map_err(ContainerError::Start)?;
+    Ok(pid)
 }
 
 /// Waits for init, forwarding signals; SIGINT/SIGTERM stop the job (a second one skips

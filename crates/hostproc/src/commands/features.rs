@@ -31,7 +31,7 @@ pub fn exec() -> super::Result {
     let v = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.3.0",
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": ["bind", "rbind", "ro", "rw", "shared", "rshared", "slave", "rslave", "private", "rprivate", "unbindable", "runbindable"],
         "linux": {
             "namespaces": [],

@@ -16,6 +16,8 @@
 
 /// Helpers for the runc-style lifecycle tests.
 pub mod lc;
+/// A private containerd (containerd.rs and cri.rs).
+pub mod containerd;
 
 use std::fs;
 use std::io::Read;
