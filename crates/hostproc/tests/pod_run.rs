@@ -2,6 +2,8 @@
 //! own `--root`, its own `dir:` image and host paths under a temporary directory.
 
 mod common;
+#[path = "common/oci.rs"]
+mod oci;
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -738,4 +740,29 @@ fn a_bad_hook_or_probe_is_refused_before_anything_runs() {
     assert!(out.code() == 1 && out.stderr.contains("spec.initContainers[0].restartPolicy"), "{}", out.dump());
     assert!(!t.pod_dir().exists());
     t.rm_and_check();
+}
+
+/// An OCI image through the store: its Entrypoint/Cmd (no command given), Env under the
+/// container's, WorkingDir and User; the container's rootfs a view released at rm.
+#[test]
+fn an_oci_image_gives_its_entrypoint_cmd_env_working_dir_and_user() {
+    let t = T::new("podoci");
+    let layout_dir = t.path("layout");
+    let mut l = oci::Layout::new(&layout_dir);
+    let layer = oci::tar(&[oci::E::Dir("work", 0o755), oci::E::File("hello.txt", "hello from the layer\n", 0o644)]);
+    l.image(&[(layer, oci::Compression::Gzip)], Some("example.com/podtest:v1"), &["echo FROM=$FROM_IMAGE MINE=$MINE PWD=$(pwd) U=$(id -u); cat $CONTAINER_SANDBOX_MOUNT_POINT/hello.txt"]);
+    let mut pod = t.pod(&[], &[("main", "unused")], json!({}));
+    pod["spec"]["securityContext"] = json!({"windowsOptions": {"hostProcess": true}});
+    pod["spec"]["containers"][0] = json!({"name": "main", "image": format!("oci:{}", layout_dir.display()), "env": [{"name": "MINE", "value": "mine"}]});
+    let out = t.run(&[pod]);
+    assert_eq!(out.code(), 0, "{}\n{}", out.dump(), t.log("main", 0));
+    let lines = t.lines("main", 0);
+    assert!(lines.iter().any(|l| l == "FROM=yes MINE=mine PWD=/work U=1000"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "hello from the layer"), "{lines:?}");
+    let cfg: Value = serde_json::from_slice(&fs::read(t.pod_dir().join("containers/main/config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["process"]["args"][0], "/bin/sh", "{cfg}");
+    // The view is the pod's, not the shared image's rootfs.
+    assert!(Path::new(cfg["root"]["path"].as_str().unwrap()).starts_with(t.pod_dir()), "{cfg}");
+    t.rm_and_check();
+    // The store keeps the image; the test's root goes with it.
 }

@@ -125,6 +125,7 @@ pub fn run(opts: &RunOptions, mut input: PodInput) -> Result<i32, PodError> {
         Ok(st) => st,
         Err(e) => {
             let st = PodState::load(&dir).unwrap_or_default();
+            super::ops::release_views(&dir);
             volumes::remove_all(&dir, &st.tmpfs);
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -195,8 +196,8 @@ fn prepare(opts: &RunOptions, input: &PodInput, dir: &Path) -> Result<PodState, 
                     crate::probe::Action::from_probe(p, c, &format!("{field}.{kind}")).map_err(|e| PodError::invalid(format!("{field}.{kind}"), e.to_string()))?;
                 }
             }
-            let rootfs = bundle::image_rootfs(c.image.as_deref(), input.base_dir.as_deref(), &field)?;
-            let spec = bundle::Spec { facts: &facts, container: c, field, volumes: &vols, rootfs };
+            let (rootfs, image) = bundle::image_view(&opts.root, c, input.base_dir.as_deref(), &field, &bundle_dir(dir, &c.name))?;
+            let spec = bundle::Spec { facts: &facts, container: c, field, volumes: &vols, rootfs, image };
             bundle::write(&spec, &bundle_dir(dir, &c.name))?;
         }
     }
