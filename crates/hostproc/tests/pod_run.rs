@@ -2,6 +2,8 @@
 //! own `--root`, its own `dir:` image and host paths under a temporary directory.
 
 mod common;
+#[path = "common/oci.rs"]
+mod oci;
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -55,8 +57,10 @@ impl T {
     /// Writes the documents as one YAML file (JSON documents are YAML).
     fn manifest(&self, docs: &[Value]) -> PathBuf {
         let p = self.path("pod.yaml");
-        let text: Vec<String> = docs.iter().map(|d| serde_json::to_string(d).unwrap()).collect();
-        fs::write(&p, text.join("\n---\n")).unwrap();
+        // Each document after its own "---" (the manifest reader wants the marker before a
+        // flow-style document that follows another).
+        let text: String = docs.iter().map(|d| format!("---\n{}\n", serde_json::to_string(d).unwrap())).collect();
+        fs::write(&p, text).unwrap();
         p
     }
     fn hostproc(&self, args: &[&str]) -> Output {
@@ -236,8 +240,8 @@ fn always_restarts_with_kubelets_back_off() {
     let gap1 = times[1] - times[0];
     let gap2 = times[2] - times[1];
     // Each gap is the back-off plus the container's short run.
-    assert!(gap1 >= 10.0 && gap1 < 15.0, "second restart {gap1} s after the first (want 10 s back-off)");
-    assert!(gap2 >= 20.0 && gap2 < 25.0, "third restart {gap2} s after the second (want 20 s back-off)");
+    assert!((10.0..15.0).contains(&gap1), "second restart {gap1} s after the first (want 10 s back-off)");
+    assert!((20.0..25.0).contains(&gap2), "third restart {gap2} s after the second (want 20 s back-off)");
     assert_eq!(t.lines("main", 2), ["run"]);
     t.rm_and_check();
 }
@@ -475,7 +479,7 @@ fn hostpath_type_mismatch_unsupported_volumes_and_dotdot_items_are_refused_with_
     pod["spec"]["securityContext"]["windowsOptions"]["hostProcess"] = json!(false);
     let out = t.run(&[pod]);
     assert_eq!(out.code(), 1, "{}", out.dump());
-    assert!(out.stderr.contains("not a HostProcess container"), "{}", out.dump());
+    assert!(out.stderr.contains("not runnable by hostproc"), "{}", out.dump());
     let out = t.run(&[t.pod(&[], &[("main", "true")], json!({"hostNetwork": false}))]);
     assert!(out.code() == 1 && out.stderr.contains("spec.hostNetwork"), "{}", out.dump());
     // An optional missing configMap is an empty volume.
@@ -696,4 +700,69 @@ fn the_node_setup_example_writes_its_host_file_and_becomes_ready() {
     assert!(cgroups_named("default_node-setup_").is_empty());
     assert!(root.entries().iter().all(|e| !e.to_string_lossy().contains("node-setup")));
     let _ = fs::remove_dir_all("/run/hostproc-example");
+}
+
+#[test]
+fn run_as_user_group_supplemental_groups_and_run_as_user_name_per_container() {
+    let t = T::new("podident");
+    let mut pod = t.pod(&[], &[("pod-level", "echo U=$(id -u) G=$(id -g) GS=$(id -G)"), ("own", "echo U=$(id -u) G=$(id -g)"), ("named", "echo N=$(id -un)")], json!({}));
+    pod["spec"]["securityContext"] = json!({"windowsOptions": {"hostProcess": true}, "runAsUser": 65534, "runAsGroup": 65534, "supplementalGroups": [100]});
+    pod["spec"]["containers"][1]["securityContext"] = json!({"runAsUser": 1, "runAsGroup": 1});
+    pod["spec"]["containers"][2]["securityContext"] = json!({"windowsOptions": {"runAsUserName": "NT AUTHORITY\\Local service"}});
+    let out = t.run(&[pod]);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let l = t.lines("pod-level", 0);
+    assert!(l.iter().any(|l| l.starts_with("U=65534 G=65534 GS=") && l.split_whitespace().any(|g| g == "100")), "{l:?}");
+    assert_eq!(t.lines("own", 0), ["U=1 G=1"]);
+    assert_eq!(t.lines("named", 0), ["N=nobody"]);
+    t.rm_and_check();
+}
+
+#[test]
+fn a_bad_hook_or_probe_is_refused_before_anything_runs() {
+    let t = T::new("podbadhook");
+    let ran = t.path("ran");
+    let mut pod = t.pod(&[], &[("main", &format!("touch {}", ran.display()))], json!({}));
+    pod["spec"]["containers"][0]["lifecycle"] = json!({"preStop": {"tcpSocket": {"port": 80}}});
+    let out = t.run(&[pod.clone()]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(out.stderr.contains("spec.containers[0].lifecycle.preStop") && out.stderr.contains("tcpSocket"), "{}", out.dump());
+    pod["spec"]["containers"][0]["lifecycle"] = Value::Null;
+    pod["spec"]["containers"][0]["livenessProbe"] = json!({"periodSeconds": 1});
+    let out = t.run(&[pod]);
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    assert!(out.stderr.contains("spec.containers[0].livenessProbe"), "{}", out.dump());
+    assert!(!ran.exists() && !t.pod_dir().exists());
+    // A sidecar init container is refused (not run yet).
+    let mut pod = t.pod(&[("side", "true")], &[("main", "true")], json!({}));
+    pod["spec"]["initContainers"][0]["restartPolicy"] = json!("Always");
+    let out = t.run(&[pod]);
+    assert!(out.code() == 1 && out.stderr.contains("spec.initContainers[0].restartPolicy"), "{}", out.dump());
+    assert!(!t.pod_dir().exists());
+    t.rm_and_check();
+}
+
+/// An OCI image through the store: its Entrypoint/Cmd (no command given), Env under the
+/// container's, WorkingDir and User; the container's rootfs a view released at rm.
+#[test]
+fn an_oci_image_gives_its_entrypoint_cmd_env_working_dir_and_user() {
+    let t = T::new("podoci");
+    let layout_dir = t.path("layout");
+    let mut l = oci::Layout::new(&layout_dir);
+    let layer = oci::tar(&[oci::E::Dir("work", 0o755), oci::E::File("hello.txt", "hello from the layer\n", 0o644)]);
+    l.image(&[(layer, oci::Compression::Gzip)], Some("example.com/podtest:v1"), &["echo FROM=$FROM_IMAGE MINE=$MINE PWD=$(pwd) U=$(id -u); cat $CONTAINER_SANDBOX_MOUNT_POINT/hello.txt"]);
+    let mut pod = t.pod(&[], &[("main", "unused")], json!({}));
+    pod["spec"]["securityContext"] = json!({"windowsOptions": {"hostProcess": true}});
+    pod["spec"]["containers"][0] = json!({"name": "main", "image": format!("oci:{}", layout_dir.display()), "env": [{"name": "MINE", "value": "mine"}]});
+    let out = t.run(&[pod]);
+    assert_eq!(out.code(), 0, "{}\n{}", out.dump(), t.log("main", 0));
+    let lines = t.lines("main", 0);
+    assert!(lines.iter().any(|l| l == "FROM=yes MINE=mine PWD=/work U=1000"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "hello from the layer"), "{lines:?}");
+    let cfg: Value = serde_json::from_slice(&fs::read(t.pod_dir().join("containers/main/config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["process"]["args"][0], "/bin/sh", "{cfg}");
+    // The view is the pod's, not the shared image's rootfs.
+    assert!(Path::new(cfg["root"]["path"].as_str().unwrap()).starts_with(t.pod_dir()), "{cfg}");
+    t.rm_and_check();
+    // The store keeps the image; the test's root goes with it.
 }

@@ -9,21 +9,35 @@ use serde_json::{json, Value};
 
 use super::env::{container_env, expand_all, Facts};
 use super::quantity::Quantity;
+use hostproc_image::ImageConfig;
 use super::volumes::{mounts, Ready};
 use super::{io_err, PodError};
 
-/// The image's rootfs directory. Only `dir:PATH` until the image store lands (the one
-/// place to switch to `hostproc_image::Store::resolve`).
-pub fn image_rootfs(image: Option<&str>, base: Option<&Path>, field: &str) -> Result<PathBuf, PodError> {
-    let image = image.unwrap_or_default();
-    let Some(p) = image.strip_prefix("dir:") else {
-        return Err(PodError::invalid(format!("{field}.image"), format!("{image:?}: only dir:PATH images (a directory used as the rootfs) are supported for now")));
-    };
-    let p = std::path::absolute(base.unwrap_or(Path::new("")).join(p)).map_err(io_err("resolve the image", p))?;
-    if !p.is_dir() {
-        return Err(PodError::invalid(format!("{field}.image"), format!("{image:?}: {} is not a directory", p.display())));
+/// The container's image through hostproc's store (`dir:PATH`, relative to the manifest's
+/// directory; `oci:`, `oci-archive:`, names in the store, with imagePullPolicy) and a
+/// writable view of it made in `dir` (recorded there first: [`release_view`] undoes it,
+/// also after a crash). Returns the view's path and the image's config.
+pub fn image_view(root: &Path, c: &Container, base: Option<&Path>, field: &str, dir: &Path) -> Result<(PathBuf, ImageConfig), PodError> {
+    let mut image = c.image.clone().unwrap_or_default();
+    if let Some(p) = image.strip_prefix("dir:").filter(|p| !p.starts_with('/')) {
+        image = format!("dir:{}", base.unwrap_or(Path::new("")).join(p).display());
     }
-    Ok(p)
+    let bad = |e: hostproc_image::ImageError| PodError::invalid(format!("{field}.image"), e.to_string());
+    let policy = match c.image_pull_policy.as_deref() {
+        Some(p) => hostproc_image::PullPolicy::parse(p).map_err(|e| PodError::invalid(format!("{field}.imagePullPolicy"), e.to_string()))?,
+        None => hostproc_image::PullPolicy::default_for(&image),
+    };
+    let img = hostproc_image::Store::open(root).map_err(bad)?.resolve(&image, policy).map_err(bad)?;
+    std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+    let view = img.container_rootfs(dir).map_err(bad)?;
+    Ok((view.path().to_path_buf(), img.config))
+}
+
+/// Releases the image view recorded in a container's directory (none: nothing to do).
+pub fn release_view(dir: &Path) {
+    if let Err(e) = hostproc_image::ContainerRootfs::release_at(dir) {
+        tracing::warn!("{e}");
+    }
 }
 
 /// kubelet's `MilliCPUToShares`.
@@ -78,30 +92,35 @@ pub struct Spec<'a> {
     pub field: String,
     pub volumes: &'a HashMap<String, Ready>,
     pub rootfs: PathBuf,
+    /// The image's Entrypoint, Cmd, Env, WorkingDir, User.
+    pub image: ImageConfig,
 }
 
 /// Writes `<dir>/config.json`.
 pub fn write(s: &Spec, dir: &Path) -> Result<(), PodError> {
     let c = s.container;
     let pod = &s.facts.input;
-    let env = container_env(s.facts, c)?;
-    let mut argv = expand_all(c.command.as_deref().unwrap_or_default(), &env);
-    argv.extend(expand_all(c.args.as_deref().unwrap_or_default(), &env));
+    let mut env = container_env(s.facts, c)?;
+    // kubelet expands command and args; the image's Entrypoint/Cmd come as they are.
+    let command = c.command.as_deref().map(|v| expand_all(v, &env));
+    let args = c.args.as_deref().map(|v| expand_all(v, &env));
+    let argv = s.image.argv(command.as_deref(), args.as_deref());
     if argv.is_empty() {
-        return Err(PodError::invalid(format!("{}.command", s.field), format!("container {:?}: no command or args (a dir: image has no Entrypoint/Cmd); give command", c.name)));
-    }
-    let mut envs: Vec<String> = Vec::new();
-    if !env.iter().any(|(k, _)| k == "PATH") {
-        envs.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        return Err(PodError::invalid(format!("{}.command", s.field), format!("container {:?}: no command or args, and the image has no Entrypoint or Cmd; give command", c.name)));
     }
     // kubelet sets HOSTNAME to the pod's hostname: the node's on the host network.
-    envs.push(format!("HOSTNAME={}", super::host_name()));
-    envs.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+    env.insert(0, ("HOSTNAME".into(), super::host_name()));
+    let mut envs = s.image.merged_env(&env);
+    if !envs.iter().any(|e| e.starts_with("PATH=")) {
+        envs.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
 
     let psc = pod.spec.security_context.as_ref();
     let csc = c.security_context.as_ref();
-    let uid = csc.and_then(|s| s.run_as_user).or(psc.and_then(|s| s.run_as_user)).unwrap_or(0);
-    let gid = csc.and_then(|s| s.run_as_group).or(psc.and_then(|s| s.run_as_group)).unwrap_or(0);
+    // The image's User ("uid" or "uid:gid", numeric) when the pod gives none.
+    let (img_uid, img_gid) = image_user(s.image.user.as_deref(), &s.field, &c.name);
+    let uid = csc.and_then(|s| s.run_as_user).or(psc.and_then(|s| s.run_as_user)).or(img_uid).unwrap_or(0);
+    let gid = csc.and_then(|s| s.run_as_group).or(psc.and_then(|s| s.run_as_group)).or(img_gid).unwrap_or(0);
     let groups: Vec<i64> = psc.and_then(|s| s.supplemental_groups.clone()).unwrap_or_default();
     let mut user = json!({"uid": uid, "gid": gid});
     if !groups.is_empty() {
@@ -140,7 +159,7 @@ pub fn write(s: &Spec, dir: &Path) -> Result<(), PodError> {
             "user": user,
             "args": argv,
             "env": envs,
-            "cwd": c.working_dir.clone().unwrap_or_default(),
+            "cwd": c.working_dir.clone().filter(|w| !w.is_empty()).or(s.image.working_dir.clone()).unwrap_or_default(),
             "noNewPrivileges": false
         },
         "root": {"path": s.rootfs, "readonly": false},
@@ -154,6 +173,20 @@ pub fn write(s: &Spec, dir: &Path) -> Result<(), PodError> {
     let tmp = dir.join("config.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&spec).expect("json")).map_err(io_err("write", &tmp))?;
     std::fs::rename(&tmp, &p).map_err(io_err("write", &p))
+}
+
+/// A numeric image User as (uid, gid); a user name is not looked up (warned about).
+fn image_user(user: Option<&str>, field: &str, name: &str) -> (Option<i64>, Option<i64>) {
+    let Some(u) = user.filter(|u| !u.is_empty()) else { return (None, None) };
+    let (a, b) = u.split_once(':').map_or((u, None), |(a, b)| (a, Some(b)));
+    match (a.parse::<i64>(), b.map(str::parse::<i64>)) {
+        (Ok(uid), None) => (Some(uid), None),
+        (Ok(uid), Some(Ok(gid))) => (Some(uid), Some(gid)),
+        _ => {
+            tracing::warn!("{field}: the image's User {u:?} of container {name:?} is not numeric and is not looked up: give runAsUser or runAsUserName");
+            (None, None)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod env;
+mod lifecycle;
 pub mod ops;
 pub mod quantity;
 pub mod state;
@@ -40,6 +41,8 @@ pub enum PodError {
     Running(String, i32),
     #[error("{0}")]
     Container(#[from] hostproc_container::ContainerError),
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
 }
 
 impl PodError {
@@ -117,48 +120,30 @@ pub fn pods_dir(root: &Path) -> PathBuf {
     root.join("pods")
 }
 
-/// Until the manifest module lands: every document of the files, Pods (or a workload's
-/// template), ConfigMaps and Secrets.
+/// Every pod of the files (the manifest module's reading), each with every ConfigMap and
+/// Secret of the files, once `pod validate`'s rules pass (the API server's errors, one a
+/// line, as `pod validate` prints them).
 pub fn load_files(paths: &[PathBuf]) -> Result<Vec<PodInput>, PodError> {
-    let mut pods = Vec::new();
-    let (mut cms, mut secrets) = (Vec::new(), Vec::new());
-    for p in paths {
-        let text = std::fs::read_to_string(p).map_err(io_err("read", p))?;
-        let docs: Vec<serde_json::Value> = if p.extension().is_some_and(|e| e == "json") {
-            vec![serde_json::from_str(&text).map_err(|e| PodError::invalid(p.display().to_string(), e.to_string()))?]
-        } else {
-            serde_saphyr::from_multiple(&text).map_err(|e| PodError::invalid(p.display().to_string(), e.to_string()))?
-        };
-        for d in docs {
-            let kind = d.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
-            let field = |e: serde_json::Error| PodError::invalid(format!("{}: {kind}", p.display()), e.to_string());
-            match kind.as_str() {
-                "ConfigMap" => cms.push(serde_json::from_value::<ConfigMap>(d).map_err(field)?),
-                "Secret" => secrets.push(serde_json::from_value::<Secret>(d).map_err(field)?),
-                "Pod" => {
-                    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(d).map_err(field)?;
-                    let spec = pod.spec.ok_or_else(|| PodError::invalid(format!("{}: Pod.spec", p.display()), "is required"))?;
-                    pods.push(PodInput { metadata: pod.metadata, spec, config_maps: vec![], secrets: vec![], base_dir: p.parent().map(Path::to_path_buf) });
-                }
-                "DaemonSet" | "Deployment" | "StatefulSet" | "ReplicaSet" | "Job" => {
-                    let tpl = d.pointer("/spec/template").cloned().unwrap_or_default();
-                    let t: k8s_openapi::api::core::v1::PodTemplateSpec = serde_json::from_value(tpl).map_err(field)?;
-                    let mut meta = t.metadata.unwrap_or_default();
-                    let outer: ObjectMeta = serde_json::from_value(d.get("metadata").cloned().unwrap_or_default()).map_err(field)?;
-                    meta.name = meta.name.or(outer.name);
-                    meta.namespace = meta.namespace.or(outer.namespace);
-                    let spec = t.spec.ok_or_else(|| PodError::invalid(format!("{}: {kind}.spec.template.spec", p.display()), "is required"))?;
-                    pods.push(PodInput { metadata: meta, spec, config_maps: vec![], secrets: vec![], base_dir: p.parent().map(Path::to_path_buf) });
-                }
-                other => return Err(PodError::invalid(p.display().to_string(), format!("kind {other:?} is not a Pod, a workload or a ConfigMap/Secret"))),
-            }
+    let m = crate::manifest::load(paths)?;
+    for w in &m.warnings {
+        tracing::warn!("{w}");
+    }
+    for pod in &m.pods {
+        let r = crate::validate::validate(pod, &crate::validate::Options::default());
+        let at = format!("{}: {}", pod.file.display(), pod.object());
+        if !r.valid() {
+            let lines: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+            return Err(PodError::invalid(at, format!("the API server would refuse it (hostproc pod validate):\n{}", lines.join("\n"))));
+        }
+        if let Some(why) = r.not_runnable() {
+            return Err(PodError::invalid(at, format!("not runnable by hostproc: {why}")));
         }
     }
-    for pod in &mut pods {
-        pod.config_maps = cms.clone();
-        pod.secrets = secrets.clone();
-    }
-    Ok(pods)
+    Ok(m
+        .pods
+        .into_iter()
+        .map(|p| PodInput { metadata: p.metadata, spec: p.spec, config_maps: m.config_maps.clone(), secrets: m.secrets.clone(), base_dir: p.file.parent().map(Path::to_path_buf) })
+        .collect())
 }
 
 /// The host's addresses, as the pod (host network) sees them: the source address of the

@@ -176,7 +176,26 @@ pub fn remove_dir(root: &Path, dir: &Path, force: bool) -> Result<(), PodError> 
         stop_without_supervisor(root, dir, st, Duration::ZERO, true)?;
         volumes::remove_all(dir, &tmpfs);
     }
+    release_views(dir);
+    // Never a recursive removal through a mount (an image view, a tmpfs) still there.
+    if let Some(m) = mounts_under(dir).first() {
+        return Err(PodError::invalid("pod rm", format!("{m} is still mounted (busy?); end what uses it and run pod rm --force again")));
+    }
     std::fs::remove_dir_all(dir).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }).map_err(super::io_err("remove", dir))
+}
+
+/// Mount points at or under `dir` (this process's mount namespace).
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| Path::new(m).starts_with(dir)).map(str::to_string).collect()
+}
+
+/// Releases every container's image view (overlayfs or copy) under the pod's directory.
+pub fn release_views(pod_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(pod_dir.join("containers")) else { return };
+    for e in rd.flatten() {
+        super::bundle::release_view(&e.path());
+    }
 }
 
 /// `pod ls`'s columns: NAME, PHASE, READY, RESTARTS, AGE (a lost supervisor said in the

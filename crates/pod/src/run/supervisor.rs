@@ -33,6 +33,31 @@ pub struct RunOptions {
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
+/// kubelet's crash-loop back-off for one container (flowcontrol.Backoff with 10 s
+/// initial, 5 min max): (current back-off, last update).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Backoff(Option<(Duration, Instant)>);
+
+impl Backoff {
+    /// At an exit (`IsInBackOffSince`): a live entry means waiting its back-off from the
+    /// exit; none, or one not updated for 2 x max (10 min), means restarting at once.
+    pub fn wait(&self, now: Instant) -> Duration {
+        match self.0 {
+            Some((b, last)) if now.saturating_duration_since(last) <= 2 * BACKOFF_MAX => b,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// At a restart (`Next`): the entry doubles (up to max), or starts at 10 s when it
+    /// is new or expired.
+    pub fn next(&mut self, now: Instant) {
+        self.0 = Some(match self.0 {
+            Some((b, last)) if now.saturating_duration_since(last) <= 2 * BACKOFF_MAX => ((b * 2).min(BACKOFF_MAX), now),
+            _ => (BACKOFF_INITIAL, now),
+        });
+    }
+}
+
 /// What `pod run` refuses before making anything (the rest is `pod validate`'s).
 fn check(input: &PodInput) -> Result<(), PodError> {
     if input.name().is_empty() {
@@ -59,6 +84,14 @@ fn check(input: &PodInput) -> Result<(), PodError> {
         }
         if !names.insert(c.name.clone()) || c.name.is_empty() || !c.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return Err(PodError::invalid(format!("{f}.name"), format!("{:?}: container names must be unique DNS labels", c.name)));
+        }
+    }
+    for (i, c) in input.spec.init_containers.iter().flatten().enumerate() {
+        if c.restart_policy.is_some() {
+            return Err(PodError::invalid(
+                format!("spec.initContainers[{i}].restartPolicy"),
+                format!("init container {:?} is a sidecar (restartPolicy {:?}), which pod run does not run yet; make it a regular container", c.name, c.restart_policy.as_deref().unwrap_or_default()),
+            ));
         }
     }
     if input.spec.containers.is_empty() {
@@ -92,6 +125,7 @@ pub fn run(opts: &RunOptions, mut input: PodInput) -> Result<i32, PodError> {
         Ok(st) => st,
         Err(e) => {
             let st = PodState::load(&dir).unwrap_or_default();
+            super::ops::release_views(&dir);
             volumes::remove_all(&dir, &st.tmpfs);
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -155,8 +189,15 @@ fn prepare(opts: &RunOptions, input: &PodInput, dir: &Path) -> Result<PodState, 
     for (f, list) in [("spec.initContainers", input.spec.init_containers.as_deref().unwrap_or_default()), ("spec.containers", &input.spec.containers[..])] {
         for (i, c) in list.iter().enumerate() {
             let field = format!("{f}[{i}]");
-            let rootfs = bundle::image_rootfs(c.image.as_deref(), input.base_dir.as_deref(), &field)?;
-            let spec = bundle::Spec { facts: &facts, container: c, field, volumes: &vols, rootfs };
+            // Hooks and probes checked now, before anything runs.
+            crate::hooks::Hooks::of(c, &field).map_err(|e| PodError::invalid(field.clone(), e.to_string()))?;
+            for (kind, p) in [("livenessProbe", &c.liveness_probe), ("readinessProbe", &c.readiness_probe), ("startupProbe", &c.startup_probe)] {
+                if let Some(p) = p {
+                    crate::probe::Action::from_probe(p, c, &format!("{field}.{kind}")).map_err(|e| PodError::invalid(format!("{field}.{kind}"), e.to_string()))?;
+                }
+            }
+            let (rootfs, image) = bundle::image_view(&opts.root, c, input.base_dir.as_deref(), &field, &bundle_dir(dir, &c.name))?;
+            let spec = bundle::Spec { facts: &facts, container: c, field, volumes: &vols, rootfs, image };
             bundle::write(&spec, &bundle_dir(dir, &c.name))?;
         }
     }
@@ -179,38 +220,42 @@ pub fn supervise_detached(root: &Path, key: &str) -> Result<i32, PodError> {
 }
 
 /// One container's life in the supervisor.
-struct Ctr {
-    init: bool,
+pub(super) struct Ctr {
+    pub(super) init: bool,
     /// Index into the state's init or main statuses.
-    idx: usize,
-    child: Option<Child>,
-    logs: Vec<std::thread::JoinHandle<Result<(), crate::logs::LogError>>>,
+    pub(super) idx: usize,
+    pub(super) child: Option<Child>,
+    pub(super) logs: Vec<std::thread::JoinHandle<Result<(), crate::logs::LogError>>>,
     /// kubelet's back-off entry: (current back-off, last update).
-    backoff: Option<(Duration, Instant)>,
+    pub(super) backoff: Backoff,
     /// A restart waits until then.
-    next_start: Option<Instant>,
+    pub(super) next_start: Option<Instant>,
     /// Ended for good (no restart will come).
-    done: bool,
+    pub(super) done: bool,
     /// The next start is a restart (counted when it happens, as kubelet counts).
-    restart: bool,
+    pub(super) restart: bool,
     /// The probes of the current run.
-    probes: Option<crate::probe::ProbeHandle>,
+    pub(super) probes: Option<crate::probe::ProbeHandle>,
     /// postStart and preStop.
-    hooks: crate::hooks::Hooks,
+    pub(super) hooks: crate::hooks::Hooks,
     /// The container's field (`spec.containers[0]`), for probe and hook errors.
-    field: String,
-    exit: i32,
+    pub(super) field: String,
+    /// Started, the engine not yet running it.
+    pub(super) creating: bool,
+    /// When its runner was started (the start time of a run too short to be seen running).
+    pub(super) spawned_at: String,
+    pub(super) exit: i32,
 }
 
-struct Sup<'a> {
-    root: &'a Path,
-    dir: &'a Path,
-    input: &'a PodInput,
-    st: PodState,
-    ctrs: Vec<Ctr>,
-    probe_tx: std::sync::mpsc::Sender<crate::probe::ProbeUpdate>,
+pub(super) struct Sup<'a> {
+    pub(super) root: &'a Path,
+    pub(super) dir: &'a Path,
+    pub(super) input: &'a PodInput,
+    pub(super) st: PodState,
+    pub(super) ctrs: Vec<Ctr>,
+    pub(super) probe_tx: std::sync::mpsc::Sender<crate::probe::ProbeUpdate>,
     /// When the stop was asked for.
-    stop_at: Option<Instant>,
+    pub(super) stop_at: Option<Instant>,
 }
 
 fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<i32, PodError> {
@@ -230,43 +275,26 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
             (&input.spec.containers[idx], format!("spec.containers[{idx}]"))
         };
         let hooks = crate::hooks::Hooks::of(c, &field).map_err(|e| PodError::invalid(field.clone(), e.to_string()))?;
-        list.push(Ctr { init, idx, child: None, logs: Vec::new(), backoff: None, next_start: Some(Instant::now()), done: false, restart: false, probes: None, hooks, field, exit: 0 });
+        list.push(Ctr { init, idx, child: None, logs: Vec::new(), backoff: Backoff::default(), next_start: Some(Instant::now()), done: false, restart: false, probes: None, hooks, field, creating: false, spawned_at: String::new(), exit: 0 });
     }
     let (probe_tx, probe_rx) = std::sync::mpsc::channel();
     let mut s = Sup { root, dir, input, st, ctrs: list, probe_tx, stop_at: None };
     let me = sig::getpid();
     s.st.supervisor = Some((me, start_time(me).unwrap_or(0)));
     s.st.save(dir)?;
-    loop {
-        while let Ok(u) = probe_rx.try_recv() {
-            s.probe_update(u)?;
+    if let Err(e) = s.run_loop(&set, &probe_rx) {
+        // Nothing left running behind an error: every container stopped at once.
+        tracing::error!("the pod's supervisor: {e}; stopping every container");
+        s.st.stopping = true;
+        s.stop_all(true);
+        let end = Instant::now() + Duration::from_secs(30);
+        while s.ctrs.iter().any(|c| c.child.is_some()) && Instant::now() < end {
+            let _ = s.reap();
+            std::thread::sleep(Duration::from_millis(20));
         }
-        s.reap()?;
-        if s.st.stopping {
-            if s.ctrs.iter().all(|c| c.child.is_none()) {
-                break;
-            }
-        } else if s.step()? {
-            break;
-        }
-        let wake = s.ctrs.iter().filter(|c| c.child.is_none() && !c.done).filter_map(|c| c.next_start).min();
-        // Probe results come by channel: look again soon while any probe runs.
-        let most = if s.ctrs.iter().any(|c| c.probes.is_some()) { Duration::from_millis(100) } else { Duration::from_secs(1) };
-        let timeout = wake.map_or(most, |w| w.saturating_duration_since(Instant::now()).min(most));
-        match sig::wait_signal(&set, Some(timeout)) {
-            Ok(Some(x)) if x == sig::SIGINT || x == sig::SIGTERM => {
-                tracing::info!("stop requested: preStop hooks, then each container gets SIGTERM and its grace");
-                let again = s.st.stopping;
-                s.st.stopping = true;
-                s.st.save(dir)?;
-                s.stop_all(again);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!("waiting for signals: {e}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+        s.finish_phase();
+        let _ = s.st.save(dir);
+        return Err(e);
     }
     // The logs' last lines.
     let end = Instant::now() + Duration::from_secs(2);
@@ -283,7 +311,50 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
 }
 
 impl Sup<'_> {
-    fn status(&mut self, i: usize) -> &mut CStatus {
+    /// The supervision until the pod ends or a stop is done.
+    fn run_loop(&mut self, set: &sig::SigSet, probe_rx: &std::sync::mpsc::Receiver<crate::probe::ProbeUpdate>) -> Result<(), PodError> {
+        loop {
+            while let Ok(u) = probe_rx.try_recv() {
+                self.probe_update(u)?;
+            }
+            self.reap()?;
+            self.check_running()?;
+            if self.st.stopping {
+                if self.ctrs.iter().all(|c| c.child.is_none()) {
+                    break;
+                }
+            } else if self.step()? {
+                break;
+            }
+            let wake = self.ctrs.iter().filter(|c| c.child.is_none() && !c.done).filter_map(|c| c.next_start).min();
+            // Probe results come by channel: look again soon while any probe runs.
+            let most = if self.ctrs.iter().any(|c| c.creating) {
+                Duration::from_millis(10)
+            } else if self.ctrs.iter().any(|c| c.probes.is_some()) {
+                Duration::from_millis(100)
+            } else {
+                Duration::from_secs(1)
+            };
+            let timeout = wake.map_or(most, |w| w.saturating_duration_since(Instant::now()).min(most));
+            match sig::wait_signal(set, Some(timeout)) {
+                Ok(Some(x)) if x == sig::SIGINT || x == sig::SIGTERM => {
+                    tracing::info!("stop requested: preStop hooks, then each container gets SIGTERM and its grace");
+                    let again = self.st.stopping;
+                    self.st.stopping = true;
+                    self.st.save(self.dir)?;
+                    self.stop_all(again);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("waiting for signals: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn status(&mut self, i: usize) -> &mut CStatus {
         let (init, idx) = (self.ctrs[i].init, self.ctrs[i].idx);
         if init {
             &mut self.st.init_container_statuses[idx]
@@ -292,7 +363,7 @@ impl Sup<'_> {
         }
     }
 
-    fn spec(&self, i: usize) -> &Container {
+    pub(super) fn spec(&self, i: usize) -> &Container {
         let c = &self.ctrs[i];
         if c.init {
             &self.input.spec.init_containers.as_ref().expect("init containers")[c.idx]
@@ -345,13 +416,7 @@ impl Sup<'_> {
         }
         let restart = self.status(i).restart_count;
         if restart > 0 {
-            // kubelet's Backoff.Next at the restart: double the entry unless it expired
-            // (no restart for 2 x max = 10 min), else start again from 10 s.
-            let c = &mut self.ctrs[i];
-            c.backoff = Some(match c.backoff {
-                Some((b, last)) if last.elapsed() <= 2 * BACKOFF_MAX => ((b * 2).min(BACKOFF_MAX), Instant::now()),
-                _ => (BACKOFF_INITIAL, Instant::now()),
-            });
+            self.ctrs[i].backoff.next(Instant::now());
         }
         let id = format!("{}_{}_{}_{restart}", self.st.namespace, self.st.name, name);
         hostproc_container::validate_id(&id)?;
@@ -393,18 +458,40 @@ impl Sup<'_> {
         });
         c.child = Some(child);
         c.next_start = None;
-        let no_probe = self.spec(i).readiness_probe.is_none();
         let s = self.status(i);
         s.hostproc.runner = Some((pid, start_time(pid).unwrap_or(0)));
-        let prev = std::mem::replace(&mut s.state, CState { running: Some(Running { started_at: now() }), ..Default::default() });
+        // Running once the engine says so (`check_running`).
+        let prev = std::mem::replace(&mut s.state, CState::waiting("ContainerCreating"));
         if prev.terminated.is_some() {
             s.last_state = CState { terminated: prev.terminated, ..Default::default() };
         }
-        s.started = true;
-        // Without a readiness probe a running container is ready.
-        s.ready = no_probe;
+        self.ctrs[i].creating = true;
+        self.ctrs[i].spawned_at = now();
         self.st.save(self.dir)?;
         self.start_probes_and_hooks(i, &id, pid);
+        Ok(())
+    }
+
+    /// Containers the engine now runs: `running`, ready without a readiness probe, started
+    /// without a startup probe.
+    fn check_running(&mut self) -> Result<(), PodError> {
+        for i in 0..self.ctrs.len() {
+            if !self.ctrs[i].creating || self.ctrs[i].child.is_none() {
+                continue;
+            }
+            let Some(id) = self.status(i).hostproc.engine_ids.last().cloned() else { continue };
+            let running = hostproc_container::load_state(self.root, &id).is_ok_and(|s| s.live_status() == hostproc_container::Status::Running);
+            if !running {
+                continue;
+            }
+            self.ctrs[i].creating = false;
+            let (no_ready, no_startup) = (self.spec(i).readiness_probe.is_none(), self.spec(i).startup_probe.is_none());
+            let s = self.status(i);
+            s.state = CState { running: Some(Running { started_at: now() }), ..Default::default() };
+            s.ready = no_ready;
+            s.started = no_startup;
+            self.st.save(self.dir)?;
+        }
         Ok(())
     }
 
@@ -416,6 +503,7 @@ impl Sup<'_> {
             use std::os::unix::process::ExitStatusExt;
             let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
             self.ctrs[i].child = None;
+            self.ctrs[i].creating = false;
             self.ctrs[i].exit = code;
             // Ends the probe thread (at most one try's timeout).
             drop(self.ctrs[i].probes.take());
@@ -436,7 +524,8 @@ impl Sup<'_> {
                 } else {
                     policy == "Always" || (policy == "OnFailure" && code != 0)
                 };
-            let started_at = self.status(i).state.running.as_ref().map(|r| r.started_at.clone()).unwrap_or_default();
+            let spawned = self.ctrs[i].spawned_at.clone();
+            let started_at = self.status(i).state.running.as_ref().map_or(spawned, |r| r.started_at.clone());
             let term = Terminated { exit_code: code, reason: reason.into(), started_at, finished_at: now() };
             {
                 let s = self.status(i);
@@ -445,13 +534,8 @@ impl Sup<'_> {
                 s.state = CState { terminated: Some(term.clone()), ..Default::default() };
             }
             if again {
-                // kubelet's IsInBackOffSince: a live entry means wait its back-off from
-                // the exit; none (or expired) means restart at once.
                 let c = &mut self.ctrs[i];
-                let wait = match c.backoff {
-                    Some((b, last)) if last.elapsed() <= 2 * BACKOFF_MAX => b,
-                    _ => Duration::ZERO,
-                };
+                let wait = c.backoff.wait(Instant::now());
                 c.next_start = Some(Instant::now() + wait);
                 if !wait.is_zero() {
                     let name = self.spec(i).name.clone();
@@ -469,101 +553,34 @@ impl Sup<'_> {
         }
         Ok(())
     }
-
-    /// The container's probes (liveness, readiness, startup) on a thread, and its
-    /// postStart hook on another (a failure kills the container, as kubelet does).
-    fn start_probes_and_hooks(&mut self, i: usize, id: &str, runner: i32) {
-        let exec: std::sync::Arc<dyn crate::probe::Exec> = std::sync::Arc::new(crate::probe::EngineExec::new("/proc/self/exe", self.root, id));
-        let c = self.spec(i).clone();
-        let field = self.ctrs[i].field.clone();
-        let now = Instant::now();
-        let mut probers = Vec::new();
-        for kind in [crate::probe::Kind::Startup, crate::probe::Kind::Liveness, crate::probe::Kind::Readiness] {
-            match crate::probe::Prober::of(&c, kind, &field, exec.clone(), now) {
-                Ok(Some(p)) => probers.push(p),
-                Ok(None) => {}
-                Err(e) => tracing::warn!("{e}"),
-            }
-        }
-        if !probers.is_empty() {
-            self.ctrs[i].probes = Some(crate::probe::spawn(c.name.clone(), probers, self.probe_tx.clone()));
-        }
-        if self.ctrs[i].hooks.post_start.is_some() {
-            let hooks = self.ctrs[i].hooks.clone();
-            let (root, id, start) = (self.root.to_path_buf(), id.to_string(), start_time(runner).unwrap_or(0));
-            std::thread::spawn(move || {
-                wait_engine_running(&root, &id);
-                if let Err(e) = hooks.post_start(&*exec) {
-                    tracing::warn!("FailedPostStartHook: {e}");
-                    if super::state::alive(runner, start) {
-                        let _ = sig::kill(runner, sig::SIGTERM);
-                    }
-                }
-            });
-        }
-    }
-
-    /// A probe result changed: readiness sets `ready`; a liveness or startup failure
-    /// stops the container (restartPolicy then applies).
-    fn probe_update(&mut self, u: crate::probe::ProbeUpdate) -> Result<(), PodError> {
-        use crate::probe::{Kind, ProbeResult};
-        let Some(i) = (0..self.ctrs.len()).find(|&i| self.spec(i).name == u.container && self.ctrs[i].child.is_some()) else { return Ok(()) };
-        match (u.kind, u.result) {
-            (Kind::Readiness, r) => self.status(i).ready = r == ProbeResult::Success,
-            (_, ProbeResult::Failure) => {
-                tracing::info!("container {}: {} failed ({}): restarting it", u.container, u.kind.field(), u.message.unwrap_or_default());
-                if let Some(ch) = &self.ctrs[i].child {
-                    let _ = sig::kill(ch.id() as i32, sig::SIGTERM);
-                }
-            }
-            (Kind::Startup, ProbeResult::Success) => self.status(i).started = true,
-            _ => {}
-        }
-        self.st.save(self.dir)
-    }
-
-    /// The stop: each running container's preStop hook (on a thread of its own, within
-    /// the grace), then SIGTERM to its runner (the engine stops the job: SIGTERM, grace,
-    /// kill). `again`: a second request, SIGTERM at once (the engine then kills).
-    fn stop_all(&mut self, again: bool) {
-        self.stop_at.get_or_insert_with(Instant::now);
-        let grace = Duration::from_secs(self.input.spec.termination_grace_period_seconds.unwrap_or(30).clamp(0, 86_400) as u64);
-        for c in &mut self.ctrs {
-            drop(c.probes.take());
-            let Some(ch) = &c.child else { continue };
-            let runner = ch.id() as i32;
-            let id = self.st.all().find(|s| s.hostproc.runner.is_some_and(|r| r.0 == runner)).and_then(|s| s.hostproc.engine_ids.last().cloned());
-            match (c.hooks.pre_stop.is_some() && !again, id) {
-                (true, Some(id)) => {
-                    let hooks = c.hooks.clone();
-                    let exec = crate::probe::EngineExec::new("/proc/self/exe", self.root, id);
-                    let start = start_time(runner).unwrap_or(0);
-                    std::thread::spawn(move || {
-                        let (_, err) = hooks.pre_stop(&exec, grace);
-                        if let Some(e) = err {
-                            tracing::warn!("FailedPreStopHook: {e}");
-                        }
-                        if super::state::alive(runner, start) {
-                            let _ = sig::kill(runner, sig::SIGTERM);
-                        }
-                    });
-                }
-                _ => {
-                    let _ = sig::kill(runner, sig::SIGTERM);
-                }
-            }
-        }
-    }
 }
 
-/// Waits (up to 10 s) until the engine has the container running, so that an exec can
-/// join it.
-fn wait_engine_running(root: &Path, id: &str) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if hostproc_container::load_state(root, id).is_ok_and(|s| s.live_status() == hostproc_container::Status::Running) {
-            return;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The waits of a container that keeps exiting at once: 0, 10, 20, 40 ... 300, 300;
+    /// after a run of more than 10 min, 0 and 10 again.
+    #[test]
+    fn kubelets_back_off_sequence_and_reset() {
+        let mut b = Backoff::default();
+        let mut now = Instant::now();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let w = b.wait(now);
+            waits.push(w.as_secs());
+            now += w;
+            b.next(now);
         }
-        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(waits, [0, 10, 20, 40, 80, 160, 300, 300]);
+        now += Duration::from_secs(601);
+        assert_eq!(b.wait(now), Duration::ZERO);
+        b.next(now);
+        assert_eq!(b.wait(now + Duration::from_secs(5)), Duration::from_secs(10));
+        // Ten minutes exactly still counts as in back-off.
+        let mut c = Backoff::default();
+        let t0 = Instant::now();
+        c.next(t0);
+        assert_eq!(c.wait(t0 + Duration::from_secs(600)), Duration::from_secs(10));
     }
 }
