@@ -488,8 +488,10 @@ impl Sup<'_> {
             let (no_ready, no_startup) = (self.spec(i).readiness_probe.is_none(), self.spec(i).startup_probe.is_none());
             let s = self.status(i);
             s.state = CState { running: Some(Running { started_at: now() }), ..Default::default() };
-            s.ready = no_ready;
-            s.started = no_startup;
+            // A probe may have answered before the engine said "running": its result
+            // stands (updates come only on a change).
+            s.ready |= no_ready;
+            s.started |= no_startup;
             self.st.save(self.dir)?;
         }
         Ok(())
