@@ -173,6 +173,16 @@ struct Pod {
     name: String,
 }
 
+/// A test that fails half-way leaves no pod running: its supervisor, containers and
+/// volumes go with `pod rm --force` (a passing test has removed the pod already).
+impl Drop for Pod {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = hostproc(&self.root, &["pod", "rm", "--force", &self.name]);
+        }
+    }
+}
+
 impl Pod {
     fn new(tag: &str) -> Pod {
         let name = unique_id(tag).to_ascii_lowercase();

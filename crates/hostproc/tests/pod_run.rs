@@ -21,6 +21,16 @@ struct T {
     name: String,
 }
 
+/// A test that fails half-way leaves no pod running: its supervisor, containers and
+/// volumes go with `pod rm --force` (a passing test has removed the pod already).
+impl Drop for T {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = hostproc(&self.root, &["pod", "rm", "--force", &self.name]);
+        }
+    }
+}
+
 impl T {
     fn new(tag: &str) -> T {
         // A DNS name unique across parallel tests.
