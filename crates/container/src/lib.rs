@@ -30,7 +30,7 @@ pub use hooks::HookError;
 pub use id::validate_id;
 pub use config::convert_resources;
 pub use lifecycle::{create, delete, exec, kill, pause, ps, resume, run, start, stats, update, CreateOptions, ExecOptions, RunOptions, MOUNTPOINT_LOCKS};
-pub use state::{list, load_state, now_rfc3339, parse_state, State, Status};
+pub use state::{civil, list, load_state, now_rfc3339, parse_state, State, Status};
 
 /// The OCI runtime-spec version hostproc implements (the newest it accepts).
 pub const OCI_VERSION: &str = "1.3.0";

@@ -78,20 +78,7 @@ pub fn log_path(dir: &Path, container: &str, restart: u32) -> PathBuf {
     dir.join(container).join(format!("{restart}.log"))
 }
 
-/// Civil date and time (UTC) of `secs` since the epoch (Howard Hinnant's civil-from-days).
-pub(crate) fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
-}
+pub(crate) use hostproc_container::civil;
 
 /// Go's `time.RFC3339Nano` of a UTC time (trailing zeros of the fraction dropped), as
 /// containerd stamps each line.
