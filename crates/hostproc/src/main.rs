@@ -100,8 +100,10 @@ enum Command {
     /// Write a starter config.json for a HostProcess bundle
     Spec(commands::spec::Args),
     /// Images in hostproc's local store: import, ls, inspect, rm
+    #[cfg(feature = "pod")]
     Image(commands::image::Args),
     /// Kubernetes HostProcess pods on this host: validate, run, ls, stop, rm, logs
+    #[cfg(feature = "pod")]
     Pod(commands::pod::Args),
 }
 
@@ -209,7 +211,9 @@ fn dispatch(cli: &Cli) -> commands::Result {
         Command::List(a) => commands::list::exec(g, a),
         Command::Features => commands::features::exec(),
         Command::Spec(a) => commands::spec::exec(a),
+        #[cfg(feature = "pod")]
         Command::Image(a) => commands::image::exec(g, a),
+        #[cfg(feature = "pod")]
         Command::Pod(a) => commands::pod::exec(g, a),
     }
 }
@@ -242,7 +246,9 @@ mod tests {
             Command::List(_) => "list",
             Command::Features => "features",
             Command::Spec(_) => "spec",
+            #[cfg(feature = "pod")]
             Command::Image(_) => "image",
+            #[cfg(feature = "pod")]
             Command::Pod(_) => "pod",
         };
         format!("{name} {:?} {:?} {} {} {} {:?} {:?}", g.root, g.log, g.log_format, g.debug, g.systemd_cgroup, g.criu, g.rootless)

@@ -5,10 +5,12 @@ pub mod delete;
 pub mod events;
 pub mod exec;
 pub mod features;
+#[cfg(feature = "pod")]
 pub mod image;
 pub mod kill;
 pub mod list;
 pub mod pause;
+#[cfg(feature = "pod")]
 pub mod pod;
 pub mod ps;
 pub mod run;
