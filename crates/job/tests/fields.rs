@@ -7,16 +7,8 @@ use std::path::{Path, PathBuf};
 
 use hostproc_job::{CgroupRoot, HugepageLimit, Job, JobError, Layout, Rdma, Resources, WeightDevice};
 
-fn touch(dir: &Path, files: &[&str]) {
-    fs::create_dir_all(dir).unwrap();
-    for f in files {
-        fs::write(dir.join(f), "").unwrap();
-    }
-}
-
-fn read(p: PathBuf) -> String {
-    fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
+mod common;
+use common::{read, touch};
 
 /// A hybrid host like this one, with hugetlb, net_cls,net_prio and rdma mounted too.
 fn hybrid(extra: bool) -> (tempfile::TempDir, Layout) {

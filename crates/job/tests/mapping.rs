@@ -3,20 +3,12 @@
 //! binary's integration tests.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hostproc_job::{CgroupRoot, HierarchyKind, Job, JobError, Layout, Resources, ThrottleDevice};
 
-fn touch(dir: &Path, files: &[&str]) {
-    fs::create_dir_all(dir).unwrap();
-    for f in files {
-        fs::write(dir.join(f), "").unwrap();
-    }
-}
-
-fn read(p: PathBuf) -> String {
-    fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
+mod common;
+use common::{read, touch};
 
 const V2_FILES: &[&str] = &[
     "cgroup.procs", "memory.max", "memory.low", "memory.swap.max", "cpu.weight", "cpu.max", "cpuset.cpus",
