@@ -1,0 +1,298 @@
+//! The Windows job (a Job Object) and payload start, run for real under Wine in CI
+//! (.ci/windows) or on Windows. The children are this test executable again, started in
+//! `child` mode through the job's own launcher (HOSTPROC_CHILD in the spec's env says
+//! what to do), so every test also goes through the env block, quoting and resolution.
+#![cfg(windows)]
+
+use std::fs;
+use std::os::windows::io::AsHandle;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hostproc_job::windows::{count_to_rate, environment, expand_sandbox, make_command_line, shares_to_weight, Child, Command};
+use hostproc_job::{Job, JobError, Resources};
+
+/// What a child does, chosen by HOSTPROC_CHILD; it reports through the file HOSTPROC_OUT.
+#[test]
+fn child() {
+    let Ok(mode) = std::env::var("HOSTPROC_CHILD") else { return };
+    let out = PathBuf::from(std::env::var("HOSTPROC_OUT").unwrap());
+    let write = |s: String| fs::write(&out, s).unwrap();
+    match mode.as_str() {
+        "sleep" => std::thread::sleep(Duration::from_secs(60)),
+        "exit" => std::process::exit(7),
+        "grandchild" => {
+            // A plain std spawn: no job named, so it is in the job only by inheritance.
+            let g = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child", "--nocapture"])
+                .env("HOSTPROC_CHILD", "sleep")
+                .spawn()
+                .unwrap();
+            write(g.id().to_string());
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "args" => write(std::env::args().skip(4).collect::<Vec<_>>().join("\n")),
+        "env" => write(std::env::vars().map(|(k, v)| format!("{k}={v}\n")).collect()),
+        "cwd" => write(std::env::current_dir().unwrap().display().to_string()),
+        "stdout" => print!("hello from the payload"),
+        "ctrl" => {
+            hostproc_winsys::exit_on_ctrl_event(100).unwrap();
+            write("ready".into());
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "stubborn" => {
+            hostproc_winsys::ignore_ctrl_events().unwrap();
+            write("ready".into());
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+    std::process::exit(0);
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    out: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.txt");
+        Setup { dir, out }
+    }
+    fn sandbox(&self) -> &Path {
+        self.dir.path()
+    }
+    /// Starts this executable in `mode` in the job, with `extra` arguments.
+    fn spawn(&self, job: &Job, mode: &str, extra: &[&str]) -> Result<Child, JobError> {
+        let mut args: Vec<String> = [std::env::current_exe().unwrap().display().to_string(), "--exact".into(), "child".into(), "--nocapture".into()].into();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        self.spawn_args(job, mode, &args, None, "")
+    }
+    fn spawn_args(&self, job: &Job, mode: &str, args: &[String], line: Option<&str>, cwd: &str) -> Result<Child, JobError> {
+        let env = [format!("HOSTPROC_CHILD={mode}"), format!("HOSTPROC_OUT={}", self.out.display())];
+        let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+        let cmd = Command { args, command_line: line, cwd, env: &env, sandbox: self.sandbox(), stdio: [i.as_handle(), o.as_handle(), e.as_handle()] };
+        job.spawn(&cmd)
+    }
+    /// Waits for the child's report.
+    fn report(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(s) = fs::read_to_string(&self.out) {
+                if !s.is_empty() {
+                    return s;
+                }
+            }
+            assert!(Instant::now() < deadline, "no report from the child in {}", self.out.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn id(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+#[test]
+fn a_second_job_of_the_same_id_is_refused_and_open_finds_it() {
+    let id = id("dup");
+    let job = Job::create(&id, &Resources::default()).unwrap();
+    let again = Job::create(&id, &Resources::default()).unwrap_err();
+    assert!(matches!(again, JobError::Exists { .. }), "{again}");
+    assert!(again.to_string().contains(&format!("hostproc_{id}")), "{again}");
+    let opened = Job::open(&id, Resources::default()).unwrap();
+    assert_eq!(opened.pids().unwrap(), Vec::<u32>::new());
+    drop(job);
+    drop(opened);
+    let gone = Job::open(&id, Resources::default()).unwrap_err();
+    assert!(matches!(gone, JobError::Open { .. }), "{gone}");
+}
+
+#[test]
+fn children_inherit_the_job_and_kill_all_ends_them() {
+    let s = Setup::new();
+    let job = Job::create(&id("inherit"), &Resources::default()).unwrap();
+    let child = s.spawn(&job, "grandchild", &[]).unwrap();
+    let grandchild: u32 = s.report().trim().parse().unwrap();
+    let pids = job.pids().unwrap();
+    assert!(pids.contains(&child.pid) && pids.contains(&grandchild), "job pids {pids:?}, child {}, grandchild {grandchild}", child.pid);
+    // Another command sees the same processes through the job's name.
+    let opened = Job::open(&job.name.trim_start_matches("hostproc_").to_string(), Resources::default()).unwrap();
+    assert_eq!(opened.pids().unwrap().len(), pids.len());
+    job.kill_all().unwrap();
+    assert!(job.wait_empty(Duration::from_secs(10)).unwrap());
+    assert_eq!(child.wait(Some(Duration::from_secs(5))).unwrap(), Some(1));
+    assert!(job.pids().unwrap().is_empty());
+}
+
+#[test]
+fn wait_empty_returns_when_the_last_process_exits() {
+    let s = Setup::new();
+    let job = Job::create(&id("empty"), &Resources::default()).unwrap();
+    let child = s.spawn(&job, "exit", &[]).unwrap();
+    let t = Instant::now();
+    assert!(job.wait_empty(Duration::from_secs(20)).unwrap());
+    assert!(t.elapsed() < Duration::from_secs(15));
+    assert_eq!(child.wait(Some(Duration::from_secs(5))).unwrap(), Some(7));
+    // A job still running is reported as not empty after the timeout.
+    let sleeper = s.spawn(&job, "sleep", &[]).unwrap();
+    assert!(!job.wait_empty(Duration::from_millis(300)).unwrap());
+    job.kill_all().unwrap();
+    assert!(sleeper.wait(Some(Duration::from_secs(10))).unwrap().is_some());
+}
+
+#[test]
+fn closing_the_last_handle_kills_every_process() {
+    let s = Setup::new();
+    let job = Job::create(&id("close"), &Resources::default()).unwrap();
+    let child = s.spawn(&job, "grandchild", &[]).unwrap();
+    s.report();
+    drop(job);
+    // The sleepers would live 60 s without JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE.
+    assert!(child.wait(Some(Duration::from_secs(10))).unwrap().is_some(), "the child outlived its job");
+}
+
+#[test]
+fn arguments_reach_the_payload_unchanged() {
+    let s = Setup::new();
+    let job = Job::create(&id("args"), &Resources::default()).unwrap();
+    let tricky = ["two words", "quote\"inside", "trailing\\", "back\\\\slash \\\"q", "tab\there", "", "%CONTAINER_SANDBOX_MOUNT_POINT%\\x"];
+    let child = s.spawn(&job, "args", &tricky).unwrap();
+    assert_eq!(child.wait(Some(Duration::from_secs(20))).unwrap(), Some(0));
+    let sb = s.sandbox().display().to_string();
+    let mut want: Vec<String> = tricky.iter().map(|t| t.to_string()).collect();
+    *want.last_mut().unwrap() = format!("{}\\x", sb.trim_end_matches('\\'));
+    assert_eq!(s.report().split('\n').collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn the_environment_is_the_users_defaults_plus_the_specs() {
+    let s = Setup::new();
+    // SAFETY-free in edition 2021; this test's process is the only reader.
+    std::env::set_var("HOSTPROC_HOST_ONLY", "leaked");
+    let job = Job::create(&id("env"), &Resources::default()).unwrap();
+    let child = s.spawn(&job, "env", &[]).unwrap();
+    assert_eq!(child.wait(Some(Duration::from_secs(20))).unwrap(), Some(0));
+    let env = s.report();
+    let sb = s.sandbox().display().to_string();
+    let sb = sb.trim_end_matches('\\');
+    assert!(!env.contains("HOSTPROC_HOST_ONLY"), "a variable of hostproc's own environment leaked:\n{env}");
+    assert!(env.contains(&format!("CONTAINER_SANDBOX_MOUNT_POINT={sb}\n")), "{env}");
+    assert!(env.contains("HOSTPROC_CHILD=env\n"), "{env}");
+    let path = env.lines().find(|l| l.to_ascii_uppercase().starts_with("PATH=")).unwrap();
+    assert!(path.ends_with(sb), "{path}");
+    assert!(env.lines().any(|l| l.to_ascii_uppercase().starts_with("SYSTEMROOT=")), "the user's defaults are missing:\n{env}");
+}
+
+#[test]
+fn env_block_rules() {
+    let sb = Path::new("C:\\hpc\\abc\\");
+    let defaults = ["Path=C:\\Windows".to_string(), "FOO=host".to_string()];
+    let env = environment(&defaults, &["foo=%CONTAINER_SANDBOX_MOUNT_POINT%\\bin".to_string()], sb);
+    let want = ["foo=C:\\hpc\\abc\\bin", "CONTAINER_SANDBOX_MOUNT_POINT=C:\\hpc\\abc", "Path=C:\\Windows;C:\\hpc\\abc"];
+    let mut got = env.clone();
+    got.sort();
+    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(expand_sandbox("$ENV:container_sandbox_mount_point\\a", sb), ("C:\\hpc\\abc\\a".to_string(), true));
+    assert_eq!(expand_sandbox("plain", sb), ("plain".to_string(), false));
+    let line = make_command_line(&["C:\\Program Files\\x.exe".into(), "a b".into(), "".into(), "q\"".into()]).unwrap();
+    assert_eq!(line, "\"C:\\Program Files\\x.exe\" \"a b\" \"\" q\\\"");
+    assert!(matches!(make_command_line(&[]), Err(JobError::EmptyCommand)));
+}
+
+#[test]
+fn cpu_count_maximum_and_shares_map_as_hcsshim_maps_them() {
+    assert_eq!(count_to_rate(2, 8), 2500);
+    assert_eq!(count_to_rate(16, 8), 10000, "a count above the host's is the whole host");
+    assert_eq!(count_to_rate(1, 20000), 1, "never 0 (0 would mean no cap)");
+    assert_eq!(shares_to_weight(1), 1);
+    assert_eq!(shares_to_weight(5000), 5);
+    assert_eq!(shares_to_weight(10000), 9);
+    let r = Resources { cpu_maximum: Some(5000), ..Default::default() };
+    assert_eq!(r.cpu_rate(8).unwrap(), hostproc_winsys::CpuRate::HardCap(5000));
+    let r = Resources { cpu_count: Some(1), ..Default::default() };
+    assert_eq!(r.cpu_rate(4).unwrap(), hostproc_winsys::CpuRate::HardCap(2500));
+    let r = Resources { cpu_shares: Some(10000), ..Default::default() };
+    assert_eq!(r.cpu_rate(4).unwrap(), hostproc_winsys::CpuRate::Weight(9));
+    let both = Resources { cpu_count: Some(1), cpu_maximum: Some(100), ..Default::default() };
+    let e = both.cpu_rate(4).unwrap_err();
+    assert!(e.to_string().contains("mutually exclusive"), "{e}");
+    let e = Resources { cpu_maximum: Some(20000), ..Default::default() }.cpu_rate(4).unwrap_err();
+    assert!(e.to_string().contains("1 to 10000"), "{e}");
+}
+
+#[test]
+fn an_executable_is_found_in_the_sandbox_and_a_missing_one_named_with_the_places_searched() {
+    let s = Setup::new();
+    let job = Job::create(&id("resolve"), &Resources::default()).unwrap();
+    fs::copy(std::env::current_exe().unwrap(), s.sandbox().join("payload.exe")).unwrap();
+    // A bare name without .exe, found in the working directory (the sandbox).
+    let args: Vec<String> = ["payload", "--exact", "child", "--nocapture"].map(String::from).into();
+    let child = s.spawn_args(&job, "cwd", &args, None, "").unwrap();
+    assert_eq!(child.path, s.sandbox().join("payload.exe"));
+    assert_eq!(child.wait(Some(Duration::from_secs(20))).unwrap(), Some(0));
+    let sb = s.sandbox().display().to_string();
+    assert_eq!(s.report().trim_end_matches('\\'), sb.trim_end_matches('\\'));
+    // A command line naming the sandbox variable, and a working directory under it.
+    fs::remove_file(&s.out).unwrap();
+    fs::create_dir(s.sandbox().join("work")).unwrap();
+    let line = "%CONTAINER_SANDBOX_MOUNT_POINT%\\payload.exe --exact child --nocapture";
+    let child = s.spawn_args(&job, "cwd", &[], Some(line), "C:\\work").unwrap();
+    assert_eq!(child.wait(Some(Duration::from_secs(20))).unwrap(), Some(0));
+    assert_eq!(PathBuf::from(s.report()), s.sandbox().join("work"));
+    // A missing program: no process, an error naming what was searched.
+    let e = s.spawn_args(&job, "sleep", &["no-such-program".to_string()], None, "").unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, JobError::NotFound { .. }), "{msg}");
+    assert!(msg.contains("no-such-program") && msg.contains(sb.trim_end_matches('\\')), "{msg}");
+    assert!(msg.to_ascii_lowercase().contains("system32"), "{msg}");
+    let e = s.spawn_args(&job, "sleep", &["payload".to_string()], None, "C:\\missing").unwrap_err();
+    assert!(matches!(e, JobError::Cwd { .. }), "{e}");
+    assert!(job.pids().unwrap().is_empty());
+}
+
+#[test]
+fn stdout_is_the_handle_given() {
+    let s = Setup::new();
+    let job = Job::create(&id("stdio"), &Resources::default()).unwrap();
+    let file = fs::File::create(s.dir.path().join("stdout.txt")).unwrap();
+    let args: Vec<String> = [std::env::current_exe().unwrap().display().to_string(), "--exact".into(), "child".into(), "--nocapture".into(), "--quiet".into()].into();
+    let env = ["HOSTPROC_CHILD=stdout".to_string(), format!("HOSTPROC_OUT={}", s.out.display())];
+    let (i, e) = (std::io::stdin(), std::io::stderr());
+    let cmd = Command { args: &args, command_line: None, cwd: "", env: &env, sandbox: s.sandbox(), stdio: [i.as_handle(), file.as_handle(), e.as_handle()] };
+    let child = job.spawn(&cmd).unwrap();
+    assert_eq!(child.wait(Some(Duration::from_secs(20))).unwrap(), Some(0));
+    drop(file);
+    let got = fs::read_to_string(s.dir.path().join("stdout.txt")).unwrap();
+    assert!(got.contains("hello from the payload"), "{got:?}");
+}
+
+#[test]
+fn stop_sends_ctrl_shutdown_to_every_process() {
+    let s = Setup::new();
+    let job = Job::create(&id("stop"), &Resources::default()).unwrap();
+    let child = s.spawn(&job, "ctrl", &[]).unwrap();
+    s.report();
+    let t = Instant::now();
+    assert!(job.stop(Duration::from_secs(15)).unwrap(), "the payload did not stop on CTRL_SHUTDOWN_EVENT");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    // 100 + CTRL_SHUTDOWN_EVENT (6): the handler saw the shutdown event itself.
+    assert_eq!(child.wait(Some(Duration::from_secs(5))).unwrap(), Some(106));
+}
+
+#[test]
+fn stop_terminates_after_the_grace_period() {
+    let s = Setup::new();
+    let job = Job::create(&id("stubborn"), &Resources::default()).unwrap();
+    let child = s.spawn(&job, "stubborn", &[]).unwrap();
+    s.report();
+    let t = Instant::now();
+    assert!(!job.stop(Duration::from_millis(1500)).unwrap());
+    assert!(t.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(child.wait(Some(Duration::from_secs(5))).unwrap(), Some(1));
+    assert!(job.pids().unwrap().is_empty());
+}
