@@ -132,7 +132,7 @@ pub fn set_io_rate(job: BorrowedHandle<'_>, max_iops: i64, max_bandwidth: i64) -
     info.ControlFlags = JOB_OBJECT_IO_RATE_CONTROL_ENABLE as u32;
     info.MaxIops = max_iops;
     info.MaxBandwidth = max_bandwidth;
-    // SAFETY: a valid structure; the function returns a Win32 error code.
+    // SAFETY: a valid structure; zero means failure (GetLastError says why).
     let code = unsafe { SetIoRateControlInformationJobObject(raw(job), &info) };
     if code == 0 {
         Err(io::Error::last_os_error())
