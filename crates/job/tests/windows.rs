@@ -23,13 +23,14 @@ fn child() {
         "exit" => std::process::exit(7),
         "grandchild" => {
             // A plain std spawn: no job named, so it is in the job only by inheritance.
-            let g = std::process::Command::new(std::env::current_exe().unwrap())
+            let mut g = std::process::Command::new(std::env::current_exe().unwrap())
                 .args(["--exact", "child", "--nocapture"])
                 .env("HOSTPROC_CHILD", "sleep")
                 .spawn()
                 .unwrap();
             write(g.id().to_string());
-            std::thread::sleep(Duration::from_secs(60));
+            // As long as the sleeping grandchild (60 s), unless the job ends both.
+            let _ = g.wait();
         }
         "args" => write(std::env::args().skip(4).collect::<Vec<_>>().join("\n")),
         "env" => write(std::env::vars().map(|(k, v)| format!("{k}={v}\n")).collect()),
@@ -133,7 +134,7 @@ fn children_inherit_the_job_and_kill_all_ends_them() {
     let pids = job.pids().unwrap();
     assert!(pids.contains(&child.pid) && pids.contains(&grandchild), "job pids {pids:?}, child {}, grandchild {grandchild}", child.pid);
     // Another command sees the same processes through the job's name.
-    let opened = Job::open(&job.name.trim_start_matches("hostproc_").to_string(), Resources::default()).unwrap();
+    let opened = Job::open(job.name.trim_start_matches("hostproc_"), Resources::default()).unwrap();
     assert_eq!(opened.pids().unwrap().len(), pids.len());
     job.kill_all().unwrap();
     assert!(job.wait_empty(Duration::from_secs(10)).unwrap());

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::windows::ffi::OsStringExt;
-use std::os::windows::io::{AsRawHandle, BorrowedHandle, FromRawHandle, OwnedHandle};
+use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, OwnedHandle};
 use std::path::{Path, PathBuf};
 use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -127,7 +127,7 @@ pub fn spawn_in_job(s: &Spawn<'_>) -> io::Result<Child> {
             ))?;
             let process = OwnedHandle::from_raw_handle(pi.hProcess as _);
             let thread = OwnedHandle::from_raw_handle(pi.hThread as _);
-            let started = crate::assign_process(s.job, process.as_handle_ref()).and_then(|()| {
+            let started = crate::assign_process(s.job, process.as_handle()).and_then(|()| {
                 if ResumeThread(thread.as_raw_handle() as HANDLE) == u32::MAX {
                     Err(io::Error::last_os_error())
                 } else {
@@ -142,16 +142,6 @@ pub fn spawn_in_job(s: &Spawn<'_>) -> io::Result<Child> {
         })();
         DeleteProcThreadAttributeList(list);
         result
-    }
-}
-
-trait HandleRef {
-    fn as_handle_ref(&self) -> BorrowedHandle<'_>;
-}
-impl HandleRef for OwnedHandle {
-    fn as_handle_ref(&self) -> BorrowedHandle<'_> {
-        use std::os::windows::io::AsHandle;
-        self.as_handle()
     }
 }
 
