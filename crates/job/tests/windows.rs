@@ -34,6 +34,10 @@ fn child() {
         }
         "args" => write(std::env::args().skip(4).collect::<Vec<_>>().join("\n")),
         "env" => write(std::env::vars().map(|(k, v)| format!("{k}={v}\n")).collect()),
+        "handle" => {
+            let value: usize = std::env::var("HOSTPROC_HANDLE").unwrap().parse().unwrap();
+            write(if hostproc_winsys::handle_is_open(value) { "open".into() } else { "closed".into() });
+        }
         "cwd" => write(std::env::current_dir().unwrap().display().to_string()),
         "stdout" => print!("hello from the payload"),
         "alloc" => {
@@ -86,7 +90,11 @@ impl Setup {
         self.spawn_args(job, mode, &args, None, "")
     }
     fn spawn_args(&self, job: &Job, mode: &str, args: &[String], line: Option<&str>, cwd: &str) -> Result<Child, JobError> {
-        let env = [format!("HOSTPROC_CHILD={mode}"), format!("HOSTPROC_OUT={}", self.out.display())];
+        self.spawn_env(job, mode, args, line, cwd, &[])
+    }
+    fn spawn_env(&self, job: &Job, mode: &str, args: &[String], line: Option<&str>, cwd: &str, extra: &[String]) -> Result<Child, JobError> {
+        let mut env = vec![format!("HOSTPROC_CHILD={mode}"), format!("HOSTPROC_OUT={}", self.out.display())];
+        env.extend_from_slice(extra);
         let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
         let cmd = Command { args, command_line: line, cwd, env: &env, sandbox: self.sandbox(), stdio: [i.as_handle(), o.as_handle(), e.as_handle()] };
         job.spawn(&cmd)
@@ -284,6 +292,21 @@ fn stdout_is_the_handle_given() {
     drop(file);
     let got = fs::read_to_string(s.dir.path().join("stdout.txt")).unwrap();
     assert!(got.contains("hello from the payload"), "{got:?}");
+}
+
+#[test]
+fn only_the_stdio_handles_are_inherited() {
+    use std::os::windows::io::AsRawHandle;
+    let s = Setup::new();
+    let job = Job::create(&id("handles"), &Resources::default()).unwrap();
+    let file = fs::File::create(s.dir.path().join("secret")).unwrap();
+    // An inheritable handle of hostproc's own: with bInheritHandles alone it would pass.
+    let leak = hostproc_winsys::inheritable_copy(file.as_handle()).unwrap();
+    let value = leak.as_raw_handle() as usize;
+    let args: Vec<String> = [std::env::current_exe().unwrap().display().to_string(), "--exact".into(), "child".into(), "--nocapture".into()].into();
+    let child = s.spawn_env(&job, "handle", &args, None, "", &[format!("HOSTPROC_HANDLE={value}")]).unwrap();
+    assert_eq!(child.wait(Some(Duration::from_secs(20))).unwrap(), Some(0));
+    assert_eq!(s.report(), "closed", "handle {value:#x} was inherited");
 }
 
 #[test]

@@ -49,7 +49,8 @@ pub struct Child {
     pub process: OwnedHandle,
 }
 
-fn inheritable_copy(h: BorrowedHandle<'_>) -> io::Result<OwnedHandle> {
+/// An inheritable duplicate of `h` (the original stays as it is).
+pub fn inheritable_copy(h: BorrowedHandle<'_>) -> io::Result<OwnedHandle> {
     let mut out: HANDLE = null_mut();
     // SAFETY: duplicating a valid handle within this process.
     unsafe {
@@ -271,4 +272,12 @@ extern "system" fn ignore_event(_event: u32) -> windows_sys::core::BOOL {
 pub fn ignore_ctrl_events() -> io::Result<()> {
     // SAFETY: a valid handler for the process's lifetime.
     unsafe { check(SetConsoleCtrlHandler(Some(ignore_event), 1)) }
+}
+
+/// Whether `value` names an open handle in this process: lets a test child tell which
+/// handles it inherited.
+pub fn handle_is_open(value: usize) -> bool {
+    let mut flags = 0u32;
+    // SAFETY: GetHandleInformation only reads the handle table; an invalid value fails.
+    unsafe { windows_sys::Win32::Foundation::GetHandleInformation(value as HANDLE, &mut flags) != 0 }
 }
