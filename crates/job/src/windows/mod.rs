@@ -6,6 +6,7 @@
 mod error;
 mod launch;
 mod limits;
+pub mod sandbox;
 
 use std::os::windows::io::{AsHandle, OwnedHandle};
 use std::sync::Arc;
