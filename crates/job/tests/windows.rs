@@ -457,3 +457,36 @@ fn a_link_that_was_not_made_is_an_error_not_a_silent_success() {
         }
     }
 }
+
+#[test]
+fn an_unquoted_command_line_may_name_a_program_with_spaces() {
+    let s = Setup::new();
+    let job = Job::create(&id("spaces"), &Resources::default()).unwrap();
+    fs::create_dir(s.sandbox().join("Program Files")).unwrap();
+    fs::copy(std::env::current_exe().unwrap(), s.sandbox().join("Program Files").join("my payload.exe")).unwrap();
+    // Tried as `...\Program`, `...\Program Files\my`, then `...\Program Files\my payload`.
+    let line = "%CONTAINER_SANDBOX_MOUNT_POINT%\\Program Files\\my payload --exact child --nocapture two words";
+    let child = s.spawn_args(&job, "args", &[], Some(line), "").unwrap();
+    assert_eq!(child.path, s.sandbox().join("Program Files").join("my payload.exe"));
+    assert_eq!(child.wait(Some(Duration::from_secs(20))).unwrap(), Some(0));
+    assert_eq!(s.report(), "two\nwords");
+}
+
+#[test]
+fn a_process_started_through_the_opened_job_joins_it() {
+    // `exec`: another command opens the running job by name and starts a process in it.
+    let s = Setup::new();
+    let id = id("exec");
+    let job = Job::create(&id, &Resources::default()).unwrap();
+    let first = s.spawn(&job, "sleep", &[]).unwrap();
+    let opened = Job::open(&id, Resources::default()).unwrap();
+    let second = s.spawn(&opened, "sleep", &[]).unwrap();
+    let mut pids = job.pids().unwrap();
+    pids.sort();
+    let mut want = vec![first.pid, second.pid];
+    want.sort();
+    assert_eq!(pids, want);
+    // The opener has no completion port: it waits by counting.
+    opened.kill_all().unwrap();
+    assert!(opened.wait_empty(Duration::from_secs(10)).unwrap());
+}

@@ -142,6 +142,42 @@ fn first_token(line: &str) -> Result<String, JobError> {
     Ok(line[..end].to_string())
 }
 
+/// The executable of a whole command line (process.commandLine) and the line to run. A
+/// quoted program name is taken as it is. An unquoted one may hold spaces (`C:\Program
+/// Files\x.exe -a`): as CreateProcess and hcsshim do, the words are tried one more at a
+/// time (`C:\Program`, then `C:\Program Files\x.exe`), and the name found is quoted in
+/// the returned line.
+pub fn resolve_command_line(line: &str, cwd: &Path, path_env: &str) -> Result<(String, PathBuf), JobError> {
+    let line = line.trim_start();
+    if line.starts_with('"') {
+        let program = first_token(line)?;
+        return Ok((line.to_string(), resolve_executable(&program, cwd, path_env)?));
+    }
+    let words: Vec<&str> = line.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+    if words.is_empty() {
+        return Err(JobError::EmptyCommand);
+    }
+    let mut first_error = None;
+    for n in 1..=words.len() {
+        let name = words[..n].join(" ");
+        match resolve_executable(&name, cwd, path_env) {
+            Ok(path) if n == 1 => return Ok((line.to_string(), path)),
+            Ok(path) => {
+                let mut quoted = format!("\"{name}\"");
+                for w in &words[n..] {
+                    quoted.push(' ');
+                    quoted.push_str(w);
+                }
+                return Ok((quoted, path));
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(JobError::EmptyCommand))
+}
+
 /// Finds the executable `name` as CreateProcess would for a container: a path with a
 /// directory is taken as it is (relative to `cwd`), a bare name is searched in `cwd`,
 /// then PATH, then the system directories; `.exe` is added where the name has no
@@ -227,20 +263,16 @@ pub(super) fn spawn(job: BorrowedHandle<'_>, job_name: &str, cmd: &Command<'_>) 
     if !cwd.is_dir() {
         return Err(JobError::Cwd { path: cwd });
     }
-    let (line, program) = match cmd.command_line {
-        Some(line) => {
-            let line = expand_sandbox(line, cmd.sandbox).0;
-            let program = first_token(&line)?;
-            (line, program)
-        }
+    let path_env = env.iter().find_map(|e| e.get(..5).filter(|p| p.eq_ignore_ascii_case("PATH=")).map(|_| &e[5..])).unwrap_or("");
+    let (line, path) = match cmd.command_line {
+        Some(line) => resolve_command_line(&expand_sandbox(line, cmd.sandbox).0, &cwd, path_env)?,
         None => {
             let args: Vec<String> = cmd.args.iter().map(|a| expand_sandbox(a, cmd.sandbox).0).collect();
             let line = make_command_line(&args)?;
-            (line, args[0].clone())
+            let path = resolve_executable(&args[0], &cwd, path_env)?;
+            (line, path)
         }
     };
-    let path_env = env.iter().find_map(|e| e.get(..5).filter(|p| p.eq_ignore_ascii_case("PATH=")).map(|_| &e[5..])).unwrap_or("");
-    let path = resolve_executable(&program, &cwd, path_env)?;
     let spawn = win::Spawn { application: &path, command_line: &line, cwd: &cwd, env: &env, stdio: cmd.stdio, job };
     let child = win::spawn_in_job(&spawn).map_err(|source| JobError::Spawn { path: path.clone(), name: job_name.to_string(), source })?;
     Ok(Child { pid: child.pid, path, process: child.process })

@@ -16,7 +16,7 @@ use hostproc_winsys as win;
 use serde::{Deserialize, Serialize};
 
 pub use error::JobError;
-pub use launch::{environment, expand_sandbox, make_command_line, quote_arg, resolve_executable, Child, Command};
+pub use launch::{environment, expand_sandbox, make_command_line, quote_arg, resolve_command_line, resolve_executable, Child, Command};
 pub use limits::{count_to_rate, shares_to_weight, Resources};
 
 /// A container's job. Serializable (name and the limits it set); the handle is held by
