@@ -59,6 +59,21 @@ fn child() {
             write("ready".into());
             std::thread::sleep(Duration::from_secs(60));
         }
+        "orphan" => {
+            // Leaves a child behind that stops on CTRL_SHUTDOWN, then exits with 3.
+            let ready = out.with_extension("grandchild");
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child", "--nocapture"])
+                .env("HOSTPROC_CHILD", "ctrl")
+                .env("HOSTPROC_OUT", &ready)
+                .spawn()
+                .unwrap();
+            while fs::read_to_string(&ready).unwrap_or_default() != "ready" {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            write("init done".into());
+            std::process::exit(3);
+        }
         "stubborn" => {
             hostproc_winsys::ignore_ctrl_events().unwrap();
             write("ready".into());
@@ -489,4 +504,67 @@ fn a_process_started_through_the_opened_job_joins_it() {
     // The opener has no completion port: it waits by counting.
     opened.kill_all().unwrap();
     assert!(opened.wait_empty(Duration::from_secs(10)).unwrap());
+}
+
+use hostproc_job::windows::run;
+
+fn bundle(dir: &Path, out: &Path, mode: &str, annotations: &str) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    fs::create_dir_all(&rootfs).unwrap();
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let config = format!(
+        r#"{{"ociVersion": "1.1.0", "root": {{"path": "rootfs"}},
+            "process": {{"cwd": "", "user": {{"uid": 0, "gid": 0}}, "args": [{exe:?}, "--exact", "child", "--nocapture"],
+                        "env": ["HOSTPROC_CHILD={mode}", "HOSTPROC_OUT={}"]}},
+            "annotations": {{{annotations}}}}}"#,
+        out.display().to_string().replace('\\', "\\\\")
+    );
+    fs::write(dir.join("config.json"), config).unwrap();
+    dir.to_path_buf()
+}
+
+#[test]
+fn run_returns_the_inits_exit_code_and_stops_the_rest_gracefully() {
+    let s = Setup::new();
+    let b = bundle(s.dir.path(), &s.out, "orphan", r#""hostproc.io/mount-mode": "host""#);
+    let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let t = Instant::now();
+    let code = run::run(&b, &id("run"), Duration::from_secs(20), [i.as_handle(), o.as_handle(), e.as_handle()]).unwrap();
+    assert_eq!(code, 3);
+    assert_eq!(s.report(), "init done");
+    // Within the 20 s grace: the orphan stopped on CTRL_SHUTDOWN_EVENT, not by terminate.
+    assert!(t.elapsed() < Duration::from_secs(12), "{:?}", t.elapsed());
+    // No process of the job is left (the object itself may linger a moment in wineserver).
+    assert!(Job::open(&id("run"), Resources::default()).map(|j| j.pids().unwrap().is_empty()).unwrap_or(true));
+}
+
+#[test]
+fn run_refuses_a_bad_spec_and_leaves_nothing() {
+    let s = Setup::new();
+    let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdio = [i.as_handle(), o.as_handle(), e.as_handle()];
+    let b = bundle(s.dir.path(), &s.out, "exit", r#""hostproc.io/mount-mode": "sideways""#);
+    let err = run::run(&b, &id("badmode"), Duration::from_secs(1), stdio).unwrap_err().to_string();
+    assert!(err.contains("hostproc.io/mount-mode") && err.contains("bind or host"), "{err}");
+    let b = bundle(s.dir.path(), &s.out, "exit", r#""io.microsoft.container.processor.count": "2", "io.microsoft.container.processor.limit": "100""#);
+    let err = run::run(&b, &id("excl"), Duration::from_secs(1), stdio).unwrap_err().to_string();
+    assert!(err.contains("mutually exclusive"), "{err}");
+    assert!(Job::open(&id("excl"), Resources::default()).is_err(), "the refused job was left");
+    fs::remove_file(b.join("config.json")).unwrap();
+    let err = run::run(&b, &id("nospec"), Duration::from_secs(1), stdio).unwrap_err().to_string();
+    assert!(err.contains("config.json") && err.contains("os error 2"), "{err}");
+    fs::write(b.join("config.json"), "{\"ociVersion\": 1}").unwrap();
+    let err = run::run(&b, &id("badjson"), Duration::from_secs(1), stdio).unwrap_err().to_string();
+    assert!(err.contains("invalid type"), "{err}");
+}
+
+#[test]
+fn hcsshim_resource_annotations_override_windows_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"{"ociVersion": "1.1.0", "windows": {"layerFolders": [], "resources": {"memory": {"limit": 1048576}, "cpu": {"shares": 500}}},
+        "annotations": {"io.microsoft.container.memory.sizeinmb": "64", "io.microsoft.container.processor.weight": "10000"}}"#;
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let spec = oci_spec::runtime::Spec::load(dir.path().join("config.json")).unwrap();
+    let r = run::resources_from_spec(&spec).unwrap();
+    assert_eq!((r.memory_limit, r.cpu_shares), (Some(64 << 20), Some(10000)));
 }

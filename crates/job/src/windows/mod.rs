@@ -6,6 +6,7 @@
 mod error;
 mod launch;
 mod limits;
+pub mod run;
 pub mod sandbox;
 
 use std::os::windows::io::{AsHandle, OwnedHandle};
@@ -195,13 +196,14 @@ impl Job {
         Err(JobError::Unsupported { what: "pause".into(), why: "a Job Object has no documented freeze; hcsshim does not pause job containers either" })
     }
 
-    /// Terminates what is left and closes this handle (the job goes with its last handle).
-    pub fn destroy(&mut self) -> Result<(), JobError> {
+    /// Terminates what is left and waits for it to be gone. The Job Object itself goes when
+    /// its last handle closes (this one when the `Job` is dropped), so there is nothing to
+    /// remove, and a job never opened has nothing to end.
+    pub fn destroy(&self) -> Result<(), JobError> {
         if self.handle.is_some() {
             self.kill_all()?;
+            self.wait_empty(Duration::from_secs(10))?;
         }
-        self.port = None;
-        self.handle = None;
         Ok(())
     }
 

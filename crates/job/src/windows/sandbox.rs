@@ -114,6 +114,18 @@ pub fn setup(id: &str, rootfs: &Path, location: Option<&Path>, volumes: &[Volume
     Ok(sb)
 }
 
+/// Host mode: the sandbox is the rootfs's own path (no link for it); volumes as in
+/// [`setup`].
+pub fn setup_in_place(rootfs: &Path, volumes: &[Volume]) -> Result<Sandbox, SandboxError> {
+    let mut sb = Sandbox { path: rootfs.to_path_buf(), ..Default::default() };
+    let result = volumes.iter().try_for_each(|v| add_volume(&mut sb, rootfs, v));
+    if let Err(e) = result {
+        let _ = release(&sb);
+        return Err(e);
+    }
+    Ok(sb)
+}
+
 fn add_volume(sb: &mut Sandbox, rootfs: &Path, v: &Volume) -> Result<(), SandboxError> {
     // Resolved inside the rootfs itself: the sandbox is only a link to it.
     let at = under_sandbox(rootfs, &v.destination)?;
