@@ -1,136 +1,23 @@
 //! The Windows job (a Job Object) and payload start, run for real under Wine in CI
 //! (.ci/windows) or on Windows. The children are this test executable again, started in
-//! `child` mode through the job's own launcher (HOSTPROC_CHILD in the spec's env says
-//! what to do), so every test also goes through the env block, quoting and resolution.
+//! `child` mode through the job's own launcher, so every test also goes through the env
+//! block, quoting and resolution.
 #![cfg(windows)]
+
+mod wincommon;
 
 use std::fs;
 use std::os::windows::io::AsHandle;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hostproc_job::windows::{count_to_rate, environment, expand_sandbox, make_command_line, shares_to_weight, Child, Command};
+use hostproc_job::windows::{count_to_rate, environment, expand_sandbox, make_command_line, shares_to_weight, Command};
 use hostproc_job::{Job, JobError, Resources};
+use wincommon::{id, Setup};
 
-/// What a child does, chosen by HOSTPROC_CHILD; it reports through the file HOSTPROC_OUT.
 #[test]
 fn child() {
-    let Ok(mode) = std::env::var("HOSTPROC_CHILD") else { return };
-    let out = PathBuf::from(std::env::var("HOSTPROC_OUT").unwrap());
-    let write = |s: String| fs::write(&out, s).unwrap();
-    match mode.as_str() {
-        "sleep" => std::thread::sleep(Duration::from_secs(60)),
-        "exit" => std::process::exit(7),
-        "grandchild" => {
-            // A plain std spawn: no job named, so it is in the job only by inheritance.
-            let mut g = std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "child", "--nocapture"])
-                .env("HOSTPROC_CHILD", "sleep")
-                .spawn()
-                .unwrap();
-            write(g.id().to_string());
-            // As long as the sleeping grandchild (60 s), unless the job ends both.
-            let _ = g.wait();
-        }
-        "args" => write(std::env::args().skip(4).collect::<Vec<_>>().join("\n")),
-        "env" => write(std::env::vars().map(|(k, v)| format!("{k}={v}\n")).collect()),
-        "handle" => {
-            let value: usize = std::env::var("HOSTPROC_HANDLE").unwrap().parse().unwrap();
-            write(if hostproc_winsys::handle_is_open(value) { "open".into() } else { "closed".into() });
-        }
-        "cwd" => write(std::env::current_dir().unwrap().display().to_string()),
-        "stdout" => print!("hello from the payload"),
-        "alloc" => {
-            let mut v: Vec<u8> = Vec::new();
-            write(if v.try_reserve_exact(256 << 20).is_ok() { "allowed".into() } else { "refused".into() });
-        }
-        "busy" => {
-            // CPU for 1.5 s of wall time, and 4 MiB written.
-            fs::write(out.with_extension("data"), vec![7u8; 4 << 20]).unwrap();
-            let t = Instant::now();
-            let mut x = 0u64;
-            while t.elapsed() < Duration::from_millis(1500) {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-            }
-            write(format!("done {x}"));
-        }
-        "ctrl" => {
-            hostproc_winsys::exit_on_ctrl_event(100).unwrap();
-            write("ready".into());
-            std::thread::sleep(Duration::from_secs(60));
-        }
-        "orphan" => {
-            // Leaves a child behind that stops on CTRL_SHUTDOWN, then exits with 3.
-            let ready = out.with_extension("grandchild");
-            std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "child", "--nocapture"])
-                .env("HOSTPROC_CHILD", "ctrl")
-                .env("HOSTPROC_OUT", &ready)
-                .spawn()
-                .unwrap();
-            while fs::read_to_string(&ready).unwrap_or_default() != "ready" {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            write("init done".into());
-            std::process::exit(3);
-        }
-        "stubborn" => {
-            hostproc_winsys::ignore_ctrl_events().unwrap();
-            write("ready".into());
-            std::thread::sleep(Duration::from_secs(60));
-        }
-        other => panic!("unknown child mode {other}"),
-    }
-    std::process::exit(0);
-}
-
-struct Setup {
-    dir: tempfile::TempDir,
-    out: PathBuf,
-}
-
-impl Setup {
-    fn new() -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out.txt");
-        Setup { dir, out }
-    }
-    fn sandbox(&self) -> &Path {
-        self.dir.path()
-    }
-    /// Starts this executable in `mode` in the job, with `extra` arguments.
-    fn spawn(&self, job: &Job, mode: &str, extra: &[&str]) -> Result<Child, JobError> {
-        let mut args: Vec<String> = [std::env::current_exe().unwrap().display().to_string(), "--exact".into(), "child".into(), "--nocapture".into()].into();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        self.spawn_args(job, mode, &args, None, "")
-    }
-    fn spawn_args(&self, job: &Job, mode: &str, args: &[String], line: Option<&str>, cwd: &str) -> Result<Child, JobError> {
-        self.spawn_env(job, mode, args, line, cwd, &[])
-    }
-    fn spawn_env(&self, job: &Job, mode: &str, args: &[String], line: Option<&str>, cwd: &str, extra: &[String]) -> Result<Child, JobError> {
-        let mut env = vec![format!("HOSTPROC_CHILD={mode}"), format!("HOSTPROC_OUT={}", self.out.display())];
-        env.extend_from_slice(extra);
-        let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-        let cmd = Command { args, command_line: line, cwd, env: &env, sandbox: self.sandbox(), stdio: [i.as_handle(), o.as_handle(), e.as_handle()] };
-        job.spawn(&cmd)
-    }
-    /// Waits for the child's report.
-    fn report(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(s) = fs::read_to_string(&self.out) {
-                if !s.is_empty() {
-                    return s;
-                }
-            }
-            assert!(Instant::now() < deadline, "no report from the child in {}", self.out.display());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn id(name: &str) -> String {
-    format!("{name}-{}", std::process::id())
+    wincommon::child_main();
 }
 
 #[test]
@@ -402,77 +289,6 @@ fn the_storage_rate_is_set() {
     assert_eq!(job.limits, res);
 }
 
-use hostproc_job::windows::sandbox::{self, Sandbox, Volume};
-
-#[test]
-fn the_sandbox_is_at_the_location_and_the_id() {
-    assert_eq!(sandbox::sandbox_path("abc", None), PathBuf::from("C:\\hpc\\abc"));
-    assert_eq!(sandbox::sandbox_path("abc", Some(Path::new("D:\\x"))), PathBuf::from("D:\\x\\abc"));
-    let sb = Path::new("C:\\hpc\\abc");
-    assert_eq!(sandbox::under_sandbox(sb, "C:\\data\\logs").unwrap(), PathBuf::from("C:\\hpc\\abc\\data\\logs"));
-    assert_eq!(sandbox::under_sandbox(sb, "d:\\x").unwrap(), PathBuf::from("C:\\hpc\\abc\\x"));
-    for bad in ["relative\\x", "\\no-drive", "C:\\a\\..\\..\\b", "\\\\server\\share\\x", "C:rel"] {
-        let e = sandbox::under_sandbox(sb, bad).unwrap_err();
-        assert!(e.to_string().contains("absolute Windows path"), "{bad}: {e}");
-    }
-}
-
-#[test]
-fn a_sandbox_in_use_is_refused_and_release_removes_only_links() {
-    let dir = tempfile::tempdir().unwrap();
-    let loc = dir.path().join("hpc");
-    fs::create_dir_all(loc.join("taken")).unwrap();
-    let rootfs = dir.path().join("rootfs");
-    fs::create_dir(&rootfs).unwrap();
-    let e = sandbox::setup("taken", &rootfs, Some(&loc), &[]).unwrap_err();
-    assert!(e.to_string().contains("exists already"), "{e}");
-    // A record naming a real directory (not a link) never has it removed.
-    fs::write(loc.join("taken").join("keep"), "x").unwrap();
-    sandbox::release(&Sandbox { path: loc.join("taken"), links: vec![loc.join("taken")], dirs: vec![] }).unwrap();
-    assert!(loc.join("taken").join("keep").exists());
-}
-
-#[test]
-#[ignore = "needs a real Windows host: Wine 8.0's CreateSymbolicLinkW is a stub (reports success, makes nothing)"]
-fn the_rootfs_and_volumes_appear_as_links_under_the_sandbox() {
-    let dir = tempfile::tempdir().unwrap();
-    let (loc, rootfs, vol) = (dir.path().join("hpc"), dir.path().join("rootfs"), dir.path().join("vol"));
-    fs::create_dir_all(&rootfs).unwrap();
-    fs::create_dir_all(&vol).unwrap();
-    fs::write(rootfs.join("image.txt"), "image").unwrap();
-    fs::write(vol.join("data.txt"), "volume").unwrap();
-    let vols = [Volume { source: vol.clone(), destination: "C:\\data\\v".into() }];
-    let sb = sandbox::setup("c1", &rootfs, Some(&loc), &vols).unwrap();
-    assert_eq!(sb.path, loc.join("c1"));
-    assert_eq!(fs::read_to_string(sb.path.join("image.txt")).unwrap(), "image");
-    assert_eq!(fs::read_to_string(sb.path.join("data").join("v").join("data.txt")).unwrap(), "volume");
-    sandbox::release(&sb).unwrap();
-    sandbox::release(&sb).unwrap();
-    assert!(!loc.join("c1").exists() && !rootfs.join("data").exists());
-    assert_eq!(fs::read_to_string(vol.join("data.txt")).unwrap(), "volume");
-    assert_eq!(fs::read_to_string(rootfs.join("image.txt")).unwrap(), "image");
-}
-
-#[test]
-fn a_link_that_was_not_made_is_an_error_not_a_silent_success() {
-    // Under Wine the stub reports success: setup must notice and undo. On Windows with the
-    // privilege the link is made and this test checks nothing more than setup succeeding.
-    let dir = tempfile::tempdir().unwrap();
-    let rootfs = dir.path().join("rootfs");
-    fs::create_dir(&rootfs).unwrap();
-    match sandbox::setup("c2", &rootfs, Some(&dir.path().join("hpc")), &[]) {
-        Ok(sb) => {
-            assert!(hostproc_winsys::wine_version().is_none(), "a link reported made under Wine");
-            assert!(fs::symlink_metadata(&sb.path).unwrap().is_symlink());
-            sandbox::release(&sb).unwrap();
-        }
-        Err(e) => {
-            assert!(e.to_string().contains("was reported made but is not there"), "{e}");
-            assert!(!dir.path().join("hpc").join("c2").exists());
-        }
-    }
-}
-
 #[test]
 fn an_unquoted_command_line_may_name_a_program_with_spaces() {
     let s = Setup::new();
@@ -504,67 +320,4 @@ fn a_process_started_through_the_opened_job_joins_it() {
     // The opener has no completion port: it waits by counting.
     opened.kill_all().unwrap();
     assert!(opened.wait_empty(Duration::from_secs(10)).unwrap());
-}
-
-use hostproc_job::windows::run;
-
-fn bundle(dir: &Path, out: &Path, mode: &str, annotations: &str) -> PathBuf {
-    let rootfs = dir.join("rootfs");
-    fs::create_dir_all(&rootfs).unwrap();
-    let exe = std::env::current_exe().unwrap().display().to_string();
-    let config = format!(
-        r#"{{"ociVersion": "1.1.0", "root": {{"path": "rootfs"}},
-            "process": {{"cwd": "", "user": {{"uid": 0, "gid": 0}}, "args": [{exe:?}, "--exact", "child", "--nocapture"],
-                        "env": ["HOSTPROC_CHILD={mode}", "HOSTPROC_OUT={}"]}},
-            "annotations": {{{annotations}}}}}"#,
-        out.display().to_string().replace('\\', "\\\\")
-    );
-    fs::write(dir.join("config.json"), config).unwrap();
-    dir.to_path_buf()
-}
-
-#[test]
-fn run_returns_the_inits_exit_code_and_stops_the_rest_gracefully() {
-    let s = Setup::new();
-    let b = bundle(s.dir.path(), &s.out, "orphan", r#""hostproc.io/mount-mode": "host""#);
-    let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    let t = Instant::now();
-    let code = run::run(&b, &id("run"), Duration::from_secs(20), [i.as_handle(), o.as_handle(), e.as_handle()]).unwrap();
-    assert_eq!(code, 3);
-    assert_eq!(s.report(), "init done");
-    // Within the 20 s grace: the orphan stopped on CTRL_SHUTDOWN_EVENT, not by terminate.
-    assert!(t.elapsed() < Duration::from_secs(12), "{:?}", t.elapsed());
-    // No process of the job is left (the object itself may linger a moment in wineserver).
-    assert!(Job::open(&id("run"), Resources::default()).map(|j| j.pids().unwrap().is_empty()).unwrap_or(true));
-}
-
-#[test]
-fn run_refuses_a_bad_spec_and_leaves_nothing() {
-    let s = Setup::new();
-    let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    let stdio = [i.as_handle(), o.as_handle(), e.as_handle()];
-    let b = bundle(s.dir.path(), &s.out, "exit", r#""hostproc.io/mount-mode": "sideways""#);
-    let err = run::run(&b, &id("badmode"), Duration::from_secs(1), stdio).unwrap_err().to_string();
-    assert!(err.contains("hostproc.io/mount-mode") && err.contains("bind or host"), "{err}");
-    let b = bundle(s.dir.path(), &s.out, "exit", r#""io.microsoft.container.processor.count": "2", "io.microsoft.container.processor.limit": "100""#);
-    let err = run::run(&b, &id("excl"), Duration::from_secs(1), stdio).unwrap_err().to_string();
-    assert!(err.contains("mutually exclusive"), "{err}");
-    assert!(Job::open(&id("excl"), Resources::default()).is_err(), "the refused job was left");
-    fs::remove_file(b.join("config.json")).unwrap();
-    let err = run::run(&b, &id("nospec"), Duration::from_secs(1), stdio).unwrap_err().to_string();
-    assert!(err.contains("config.json") && err.contains("os error 2"), "{err}");
-    fs::write(b.join("config.json"), "{\"ociVersion\": 1}").unwrap();
-    let err = run::run(&b, &id("badjson"), Duration::from_secs(1), stdio).unwrap_err().to_string();
-    assert!(err.contains("invalid type"), "{err}");
-}
-
-#[test]
-fn hcsshim_resource_annotations_override_windows_resources() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = r#"{"ociVersion": "1.1.0", "windows": {"layerFolders": [], "resources": {"memory": {"limit": 1048576}, "cpu": {"shares": 500}}},
-        "annotations": {"io.microsoft.container.memory.sizeinmb": "64", "io.microsoft.container.processor.weight": "10000"}}"#;
-    fs::write(dir.path().join("config.json"), config).unwrap();
-    let spec = oci_spec::runtime::Spec::load(dir.path().join("config.json")).unwrap();
-    let r = run::resources_from_spec(&spec).unwrap();
-    assert_eq!((r.memory_limit, r.cpu_shares), (Some(64 << 20), Some(10000)));
 }
