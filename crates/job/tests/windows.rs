@@ -321,3 +321,28 @@ fn a_process_started_through_the_opened_job_joins_it() {
     opened.kill_all().unwrap();
     assert!(opened.wait_empty(Duration::from_secs(10)).unwrap());
 }
+
+#[test]
+fn a_job_read_back_from_the_state_reopens_by_name() {
+    let s = Setup::new();
+    let job = Job::create(&id("state"), &Resources { memory_limit: Some(1 << 30), ..Default::default() }).unwrap();
+    let child = s.spawn(&job, "sleep", &[]).unwrap();
+    let saved = serde_json::to_string(&job).unwrap();
+    let back: Job = serde_json::from_str(&saved).unwrap();
+    assert_eq!(back.limits.memory_limit, Some(1 << 30), "the job's own record of its limits");
+    assert_eq!(back.pids().unwrap(), vec![child.pid]);
+    back.destroy().unwrap();
+    assert!(child.wait(Some(Duration::from_secs(10))).unwrap().is_some());
+    // A process object (our handle to the child) keeps its job alive too.
+    drop(child);
+    drop(back);
+    drop(job);
+    let stale: Job = serde_json::from_str(&saved).unwrap();
+    stale.destroy().unwrap();
+    assert!(stale.pids().map_or(true, |p| p.is_empty()));
+    // A job gone with its last handle: destroy (delete --force) has nothing to do.
+    let gone: Job = serde_json::from_str(&format!(r#"{{"name": "hostproc_{}", "limits": {{}}}}"#, id("never"))).unwrap();
+    gone.destroy().unwrap();
+    let e = gone.pids().unwrap_err();
+    assert!(matches!(e, JobError::Open { .. }) && e.to_string().contains("still running"), "{e}");
+}

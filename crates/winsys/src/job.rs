@@ -197,23 +197,24 @@ pub fn assign_process(job: BorrowedHandle<'_>, process: BorrowedHandle<'_>) -> i
 
 /// The ids of the job's processes.
 pub fn job_pids(job: BorrowedHandle<'_>) -> io::Result<Vec<u32>> {
+    // JOBOBJECT_BASIC_PROCESS_ID_LIST: two u32 counts, then a ULONG_PTR per process.
+    let header = (2 * size_of::<u32>()).div_ceil(size_of::<usize>());
     let mut room = 64usize;
     loop {
-        // The structure is a header of two u32 and a ULONG_PTR array.
-        let words = 1 + room;
-        let mut buf = vec![0usize; words];
-        let bytes = (words * size_of::<usize>()) as u32;
-        // SAFETY: the buffer is `bytes` long and suitably aligned for the structure.
+        let mut buf = vec![0usize; header + room];
+        let bytes = (buf.len() * size_of::<usize>()) as u32;
+        // SAFETY: the buffer is `bytes` long and aligned for the structure.
         let ok = unsafe { QueryInformationJobObject(raw(job), JobObjectBasicProcessIdList, buf.as_mut_ptr().cast(), bytes, null_mut()) };
-        // SAFETY: Windows filled (at least) the header.
+        // SAFETY: the header is within the buffer (zeroed if Windows wrote nothing).
         let list = unsafe { &*(buf.as_ptr() as *const JOBOBJECT_BASIC_PROCESS_ID_LIST) };
-        let (assigned, listed) = (list.NumberOfAssignedProcesses as usize, list.NumberOfProcessIdsInList as usize);
-        if ok != 0 && listed >= assigned.min(room) && assigned <= room {
-            return Ok(buf[1..1 + listed].iter().map(|&p| p as u32).collect());
+        let (assigned, listed) = (list.NumberOfAssignedProcesses as usize, (list.NumberOfProcessIdsInList as usize).min(room));
+        if ok != 0 {
+            return Ok(buf[header..header + listed].iter().map(|&p| p as u32).collect());
         }
-        if ok == 0 && io::Error::last_os_error().raw_os_error() != Some(234) {
-            // 234 = ERROR_MORE_DATA: grow and ask again.
-            return Err(io::Error::last_os_error());
+        let e = io::Error::last_os_error();
+        // 234 = ERROR_MORE_DATA: more processes than room; grow and ask again.
+        if e.raw_os_error() != Some(234) || room > 1 << 20 {
+            return Err(e);
         }
         room = (assigned + 16).max(room * 2);
     }

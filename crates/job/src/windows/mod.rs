@@ -10,7 +10,7 @@ pub mod run;
 pub mod sandbox;
 
 use std::os::windows::io::{AsHandle, OwnedHandle};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hostproc_winsys as win;
@@ -20,15 +20,15 @@ pub use error::JobError;
 pub use launch::{environment, expand_sandbox, make_command_line, quote_arg, resolve_command_line, resolve_executable, Child, Command};
 pub use limits::{count_to_rate, shares_to_weight, Resources};
 
-/// A container's job. Serializable (name and the limits it set); the handle is held by
-/// the process that created or opened it.
+/// A container's job. Serializable (name and the limits it set), like the Linux job: a
+/// job read back from the container's state opens the Job Object by name when first used.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
     pub name: String,
     /// What this job set (not read back from Windows).
     pub limits: Resources,
     #[serde(skip)]
-    handle: Option<Arc<OwnedHandle>>,
+    handle: OnceLock<Arc<OwnedHandle>>,
     /// The completion port: only the creator has it (a job reports to one port).
     #[serde(skip)]
     port: Option<Arc<OwnedHandle>>,
@@ -70,7 +70,7 @@ impl Job {
         })?;
         let port = win::associate_completion_port(handle.as_handle())
             .map_err(|source| JobError::Io { what: "associate a completion port", name: name.clone(), source })?;
-        let mut job = Job { name, limits: Resources::default(), handle: Some(Arc::new(handle)), port: Some(Arc::new(port)) };
+        let mut job = Job { name, limits: Resources::default(), handle: OnceLock::from(Arc::new(handle)), port: Some(Arc::new(port)) };
         job.apply(res)?;
         Ok(job)
     }
@@ -79,11 +79,17 @@ impl Job {
     pub fn open(id: &str, limits: Resources) -> Result<Job, JobError> {
         let name = job_name(id);
         let handle = win::open_job(&name).map_err(|source| JobError::Open { name: name.clone(), source })?;
-        Ok(Job { name, limits, handle: Some(Arc::new(handle)), port: None })
+        Ok(Job { name, limits, handle: OnceLock::from(Arc::new(handle)), port: None })
     }
 
+    /// The job's handle, opening the Job Object by name the first time for a job read back
+    /// from the state.
     fn handle(&self) -> Result<&OwnedHandle, JobError> {
-        self.handle.as_deref().ok_or_else(|| JobError::Open { name: self.name.clone(), source: std::io::ErrorKind::NotConnected.into() })
+        if let Some(h) = self.handle.get() {
+            return Ok(h);
+        }
+        let h = win::open_job(&self.name).map_err(|source| JobError::Open { name: self.name.clone(), source })?;
+        Ok(self.handle.get_or_init(|| Arc::new(h)))
     }
 
     /// Sets the limits of `res` (CPU rate, memory, IO) and keeps kill-on-close; records them.
@@ -198,12 +204,15 @@ impl Job {
 
     /// Terminates what is left and waits for it to be gone. The Job Object itself goes when
     /// its last handle closes (this one when the `Job` is dropped), so there is nothing to
-    /// remove, and a job never opened has nothing to end.
+    /// remove; a job that is gone already (KILL_ON_JOB_CLOSE ended its processes with its
+    /// last handle) is fine: `delete --force` after a crash.
     pub fn destroy(&self) -> Result<(), JobError> {
-        if self.handle.is_some() {
-            self.kill_all()?;
-            self.wait_empty(Duration::from_secs(10))?;
-        }
+        match self.handle() {
+            Err(JobError::Open { source, .. }) if source.raw_os_error() == Some(2) => return Ok(()),
+            other => other?,
+        };
+        self.kill_all()?;
+        self.wait_empty(Duration::from_secs(10))?;
         Ok(())
     }
 
