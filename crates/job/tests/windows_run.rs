@@ -128,6 +128,12 @@ fn run_refuses_a_bad_spec_and_leaves_nothing() {
     let b = bundle(s.dir.path(), &s.out, "exit", r#""hostproc.io/mount-mode": "sideways""#);
     let err = run::run(&b, &id("badmode"), Duration::from_secs(1), stdio).unwrap_err().to_string();
     assert!(err.contains("hostproc.io/mount-mode") && err.contains("bind or host"), "{err}");
+    let b = bundle(s.dir.path(), &s.out, "exit", r#""hostproc.io/mount-mode": "bind""#);
+    let err = run::run(&b, &id("bind"), Duration::from_secs(1), stdio).unwrap_err().to_string();
+    assert!(err.contains("bind filter") && err.contains("C:\\hpc\\<id>"), "{err}");
+    if hostproc_winsys::wine_version().is_some() {
+        assert!(!run::bind_filter_available() && err.contains("has no bind filter"), "{err}");
+    }
     let b = bundle(s.dir.path(), &s.out, "exit", r#""io.microsoft.container.processor.count": "2", "io.microsoft.container.processor.limit": "100""#);
     let err = run::run(&b, &id("excl"), Duration::from_secs(1), stdio).unwrap_err().to_string();
     assert!(err.contains("mutually exclusive"), "{err}");
