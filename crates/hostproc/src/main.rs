@@ -9,8 +9,19 @@
 //! `process::exit` flushing stdout. The arguments still come through `std::env::args`
 //! (glibc hands them to std's initializer). A stack overflow ends the process with
 //! SIGSEGV and no message.
-#![cfg_attr(not(test), no_main)]
+#![cfg_attr(all(unix, not(test)), no_main)]
 #![cfg_attr(test, allow(dead_code))]
+
+// On Windows the binary is the minimal `run` of windows.rs (docs/windows.md); everything
+// below is the Linux runtime's.
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+fn main() -> std::process::ExitCode {
+    windows::main()
+}
+macro_rules! unix_only { ($($item:item)*) => { $(#[cfg(unix)] $item)* } }
+unix_only! {
 
 mod commands;
 mod logging;
@@ -317,3 +328,5 @@ mod tests {
         assert!(partial_command(&argv("--help")).is_none());
     }
 }
+
+} // unix_only!

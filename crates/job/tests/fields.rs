@@ -1,6 +1,7 @@
 //! Every field of linux.resources beyond the basic limits, applied or refused, and an
 //! absolute cgroupsPath's missing parents, against temporary directories laid out like
 //! cgroupfs for v1 (hybrid) and v2. The real cgroups are exercised by the binary's tests.
+#![cfg(unix)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! Resource mapping against temporary directories laid out like cgroupfs (v2 and v1),
 //! so the v2 path is tested on this hybrid host too. Real cgroups are exercised by the
 //! binary's integration tests.
+#![cfg(unix)]
 
 use std::fs;
 use std::path::Path;
