@@ -51,8 +51,8 @@ pub struct Global {
     /// cgroupsPath is systemd's slice:prefix:name; placed at the cgroupfs path systemd would use
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
-    /// Accepted for runc compatibility (checkpointing is not supported)
-    #[arg(long, global = true, hide = true)]
+    /// The CRIU binary for checkpoint and restore (default: criu in PATH)
+    #[arg(long, global = true)]
     criu: Option<String>,
     /// Accepted for runc compatibility: "false" or "auto"; "true" is refused
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
@@ -95,6 +95,10 @@ enum Command {
     Update(commands::update::Args),
     /// List containers
     List(commands::list::Args),
+    /// Checkpoint a running container with CRIU
+    Checkpoint(commands::checkpoint::Args),
+    /// Restore a container from a checkpoint
+    Restore(commands::restore::Args),
     /// Print the runtime-spec features hostproc supports
     Features,
     /// Write a starter config.json for a HostProcess bundle
@@ -119,7 +123,7 @@ extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char
 
 fn hostproc_main() -> u8 {
     // Usage errors exit 1 as runc's do (clap's own would be 2); --help and --version 0.
-    let cli = match parse(std::env::args_os().collect()) {
+    let cli = match parse(std::env::args_os().map(single_dash_flag).collect()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -146,6 +150,16 @@ fn hostproc_main() -> u8 {
             logging::report(&g.log, &e.to_string());
             1
         }
+    }
+}
+
+/// containerd's runc shim passes restore's `-no-subreaper` with one dash (Go's flag
+/// package takes both forms); clap wants two.
+fn single_dash_flag(a: std::ffi::OsString) -> std::ffi::OsString {
+    if a == "-no-subreaper" {
+        "--no-subreaper".into()
+    } else {
+        a
     }
 }
 
@@ -209,7 +223,9 @@ fn dispatch(cli: &Cli) -> commands::Result {
         Command::Resume(a) => commands::pause::exec_resume(g, a),
         Command::Update(a) => commands::update::exec(g, a),
         Command::List(a) => commands::list::exec(g, a),
-        Command::Features => commands::features::exec(),
+        Command::Checkpoint(a) => commands::checkpoint::exec(g, a),
+        Command::Restore(a) => commands::restore::exec(g, a),
+        Command::Features => commands::features::exec(g),
         Command::Spec(a) => commands::spec::exec(a),
         #[cfg(feature = "pod")]
         Command::Image(a) => commands::image::exec(g, a),
@@ -244,6 +260,8 @@ mod tests {
             Command::Resume(_) => "resume",
             Command::Update(_) => "update",
             Command::List(_) => "list",
+            Command::Checkpoint(_) => "checkpoint",
+            Command::Restore(_) => "restore",
             Command::Features => "features",
             Command::Spec(_) => "spec",
             #[cfg(feature = "pod")]
