@@ -62,7 +62,8 @@ impl Criu {
 
     /// Runs `criu <args>` placed as `place` says, in the job's cgroups if `entry` is given.
     /// A failure names the action and carries the error lines of `log`.
-    pub(crate) fn run(&self, action: &'static str, args: &[String], place: Place<'_>, entry: Option<&hostproc_job::Entry>, log: &Path) -> Result<(), CheckpointError> {
+    /// `pass`: descriptors given to criu at these numbers (for its `--inherit-fd`).
+    pub(crate) fn run(&self, action: &'static str, args: &[String], place: Place<'_>, entry: Option<&hostproc_job::Entry>, pass: &[(i32, i32)], log: &Path) -> Result<(), CheckpointError> {
         let spawn = |e: std::io::Error| CheckpointError::Io { what: "start criu for", path: self.path.clone(), source: e };
         let prog = CString::new(self.path.as_os_str().as_encoded_bytes()).map_err(|_| CheckpointError::NoCriu { name: self.path.display().to_string(), detail: "contains a NUL byte".into() })?;
         let mut argv = vec![prog.clone()];
@@ -84,6 +85,10 @@ impl Criu {
                 let msg = match place_child(&place, entry) {
                     Ok(()) => {
                         let _ = sig::cloexec_from(3);
+                        // dup2 leaves the copy open across exec.
+                        for &(fd, at) in pass {
+                            let _ = sig::dup2(fd, at);
+                        }
                         format!("exec {}: {}", self.path.display(), sig::execve(&prog, &argv, &envp))
                     }
                     Err(m) => m,

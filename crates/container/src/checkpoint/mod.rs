@@ -133,14 +133,24 @@ pub fn checkpoint(o: &CheckpointOptions, id: &str) -> Result<(), ContainerError>
     let image = std::path::absolute(&o.image_path).map_err(crate::error::io_err("resolve --image-path", &o.image_path))?;
     let g = lifecycle::lock(&o.root, id)?;
     let st = load_state(&o.root, id)?;
-    match st.live_status() {
-        Status::Running => {}
-        s => return Err(CheckpointError::Refused { id: id.into(), detail: format!("it is {s}; only a running container can be checkpointed") }.into()),
-    }
+    let paused = match st.live_status() {
+        Status::Running => false,
+        // containerd pauses a task around its checkpoint. CRIU cannot seize frozen
+        // processes without its own freezer handling (one tree at a time here): thawed for
+        // the dump (CRIU stops each tree itself), frozen again after.
+        Status::Paused => true,
+        s => return Err(CheckpointError::Refused { id: id.into(), detail: format!("it is {s}; only a running or paused container can be checkpointed") }.into()),
+    };
     let pids = st.hostproc.job.pids()?;
     let roots = tree_roots(id, &st, &pids)?;
     let tmp = prepare_target(&image)?;
+    if paused {
+        st.hostproc.job.freeze(false)?;
+    }
     let res = dump_into(o, &criu, &st, &roots, &pids, &tmp);
+    if paused {
+        let _ = st.hostproc.job.freeze(true);
+    }
     if let Err(e) = res {
         // Ours: made by prepare_target under a name with our pid.
         let _ = fs::remove_dir_all(&tmp);
@@ -206,7 +216,7 @@ fn dump_into(o: &CheckpointOptions, criu: &Criu, st: &State, roots: &[i32], pids
             args.push(p.display().to_string());
             args.push("--track-mem".into());
         }
-        criu.run(if o.pre_dump { "pre-dump" } else { "dump" }, &args, place(), None, &work.join(&log))?;
+        criu.run(if o.pre_dump { "pre-dump" } else { "dump" }, &args, place(), None, &[], &work.join(&log))?;
         trees.push((*root, rel));
     }
     // runc's descriptors.json: what init's stdio was, for --inherit-fd at restore.

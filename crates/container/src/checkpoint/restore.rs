@@ -113,6 +113,7 @@ fn restore_from(o: &RestoreOptions, id: &str, criu: &Criu, image: PathBuf, bundl
             None => image.clone(),
         };
         let inherit = inherit_stdio(&image);
+        let external = reopen_external(&image, &meta);
         let mut init = 0;
         for (i, (root, rel)) in meta.trees.iter().enumerate() {
             let log = if i == 0 { "restore.log".to_owned() } else { format!("restore-{i}.log") };
@@ -141,14 +142,16 @@ fn restore_from(o: &RestoreOptions, id: &str, criu: &Criu, image: PathBuf, bundl
             }
             for (n, key) in &meta.external_stdio {
                 args.push("--inherit-fd".into());
-                args.push(format!("fd[{n}]:{key}"));
+                let at = external.iter().find(|(k, _, _)| k == n).map(|(_, at, _)| *at).unwrap_or(*n);
+                args.push(format!("fd[{at}]:{key}"));
             }
             let place = match (cfg.storage.mode, i) {
                 (Mode::Host, _) => Place::Host,
                 (Mode::Bind, 0) => Place::NewMountNs(&cfg.storage),
                 (Mode::Bind, _) => Place::MountNsOf(init),
             };
-            criu.run("restore", &args, place, Some(&entry), &work.join(&log))?;
+            let pass: Vec<(i32, i32)> = external.iter().map(|(_, at, f)| (std::os::fd::AsRawFd::as_raw_fd(f), *at)).collect();
+            criu.run("restore", &args, place, Some(&entry), &pass, &work.join(&log))?;
             let pid: i32 = fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse().ok()).ok_or_else(|| refuse(format!("criu restore wrote no pid to {}", pidfile.display())))?;
             let _ = fs::remove_file(&pidfile);
             if pid != *root {
@@ -193,6 +196,23 @@ fn restore_from(o: &RestoreOptions, id: &str, criu: &Criu, image: PathBuf, bundl
     let code = sig::wait(init).map(|s| s.code()).unwrap_or(1);
     lifecycle::delete(&o.root, id, true)?;
     Ok(code)
+}
+
+/// init's stdio files that were dumped as external (bind mode: opened on the host before
+/// init made its namespace), opened again at their paths (descriptors.json), each with
+/// the descriptor number criu gets it at: (init's descriptor, number, file). A path that
+/// cannot be opened leaves the restoring process's own descriptor in its place.
+fn reopen_external(image: &Path, meta: &Meta) -> Vec<(i32, i32, fs::File)> {
+    let old: Vec<String> = fs::read(image.join(DESCRIPTORS)).ok().and_then(|t| serde_json::from_slice(&t).ok()).unwrap_or_default();
+    let mut out = Vec::new();
+    for (n, _) in &meta.external_stdio {
+        let Some(path) = old.get(*n as usize).filter(|p| p.starts_with('/')) else { continue };
+        let open = |w: bool, r: bool| fs::OpenOptions::new().write(w).read(r).open(path);
+        if let Ok(f) = open(true, true).or_else(|_| open(true, false)).or_else(|_| open(false, true)) {
+            out.push((*n, 200 + n, f));
+        }
+    }
+    out
 }
 
 /// runc's `--inherit-fd` for init's stdio: a pipe or socket init had on 0-2 (as
