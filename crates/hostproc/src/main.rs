@@ -289,6 +289,9 @@ mod tests {
             "events --stats x",
             "update --memory 1M x",
             "features",
+            "--criu /c features",
+            "--criu /c checkpoint --image-path /i --leave-running x",
+            "restore -d --image-path /i --bundle /b --pid-file /p --no-subreaper x",
             "spec",
             "image ls",
             "--root /r image import oci-archive:/x.tar name",
@@ -328,6 +331,9 @@ mod tests {
             }
         }
         Cli::command().debug_assert();
+        // containerd's shim spells restore's flag with one dash.
+        let shim: Vec<std::ffi::OsString> = argv("restore -d -no-subreaper x").into_iter().map(single_dash_flag).collect();
+        assert!(matches!(parse(shim).map(|c| c.command), Ok(Command::Restore(a)) if a.no_subreaper && a.detach));
         // The partial tree really is the one used where it can be: one subcommand.
         let one = partial_command(&argv("--root /r --log-format json state x")).expect("a partial command line");
         assert_eq!(one.get_subcommands().map(|c| c.get_name()).collect::<Vec<_>>(), ["state"]);

@@ -85,6 +85,19 @@ fn checkpoint_and_restore(root: &Root, criu: &str, c: &Ctr, b: &Bundle, new_id: 
 }
 
 #[test]
+fn features_names_the_criu_found_and_its_version() {
+    let Some(criu) = criu() else { return };
+    let root = Root::new();
+    let o = hpc(&root, &criu, &["features"]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.dump()));
+    let got = v["annotations"]["io.github.hostproc.criu"].as_str().unwrap_or_default().to_owned();
+    assert!(got.starts_with(&criu) && got.split_whitespace().nth(1).is_some_and(|ver| ver.starts_with('4')), "{got}");
+    let o = hpc(&root, "/nonexistent/criu", &["features"]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert!(v["annotations"]["io.github.hostproc.criu"].as_str().unwrap().starts_with("none: CRIU /nonexistent/criu cannot be used"), "{v}");
+}
+
+#[test]
 fn a_counter_keeps_counting_after_checkpoint_and_restore_and_the_job_semantics_hold() {
     let Some(criu) = criu() else { return };
     let root = Root::new();

@@ -46,6 +46,15 @@ fn restore_from(o: &RestoreOptions, id: &str, criu: &Criu, image: PathBuf, bundl
     if cfg.process.terminal {
         return Err(refuse("process.terminal is true: a container with a terminal cannot be restored (its pty is gone); set terminal to false".into()));
     }
+    // CRIU's cgroup modes other than ignore put the processes back at the paths they were
+    // dumped from: the job's own only under the same id.
+    if o.manage_cgroups_mode.as_deref().is_some_and(|m| m != "ignore") && meta.state.id != id {
+        return Err(refuse(format!(
+            "--manage-cgroups-mode {} would put the processes into the cgroups of container {} (where they were dumped); restore under that id, or without the flag",
+            o.manage_cgroups_mode.as_deref().unwrap_or_default(),
+            meta.state.id
+        )));
+    }
     let was_bind = meta.state.hostproc.bind_mode;
     if was_bind != (cfg.storage.mode == Mode::Bind) {
         let m = |b: bool| if b { "bind" } else { "host" };
