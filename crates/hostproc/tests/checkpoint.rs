@@ -388,3 +388,33 @@ fn containerd_runc_shim_checkpoints_and_restores_through_hostproc() {
     assert!(wait_until_every(Duration::from_secs(15), POLL, || common::cgroups_named(&id).is_empty()), "cgroups left: {:?}", common::cgroups_named(&id));
     assert!(!cd.state_entries().iter().any(|e| e.contains(&id)), "state left: {:?}", cd.state_entries());
 }
+
+/// Without --detach, restore stays in the foreground as `run` does: it exits with init's
+/// status and the container is deleted.
+#[test]
+fn a_foreground_restore_exits_with_inits_status_and_deletes_the_container() {
+    let Some(criu) = criu() else { return };
+    let root = Root::new();
+    let scratch = tempdir();
+    let mut b = Bundle::new();
+    let stop = scratch.path().join("stop");
+    let f = scratch.path().join("count");
+    b.sh(&format!("i=0; while :; do i=$((i+1)); echo $i > {f}.t; mv {f}.t {f}; test -e {s} && exit 7; sleep 0.05; done", f = f.display(), s = stop.display()));
+    let c = Ctr::new(&root, &unique_id("crfg"));
+    assert_eq!(c.run_detached(&b, &[]).code, Some(0));
+    wait_count_above(&f, 3, "before");
+    let image = scratch.path().join("image");
+    let o = hpc(&root, &criu, &["checkpoint", "--image-path", s(&image), &c.id]);
+    assert_eq!(o.code, Some(0), "{}", o.dump());
+    let mut cmd = common::command(&root);
+    cmd.args(["--criu", &criu, "restore", "--image-path", s(&image), "--bundle", s(b.path()), &c.id]);
+    let running = common::spawn(cmd);
+    let at = read_count(&f);
+    wait_count_above(&f, at + 3, "after the foreground restore");
+    assert_eq!(c.status(), "running");
+    fs::write(&stop, "").unwrap();
+    let out = running.finish(Duration::from_secs(30));
+    assert_eq!(out.code, Some(7), "{}", out.dump());
+    assert!(hp(&root, &["state", &c.id]).code != Some(0), "the container was not deleted");
+    cleanup_check(&root, &b, &c.id, &[]);
+}

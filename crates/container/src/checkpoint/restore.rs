@@ -91,9 +91,8 @@ fn restore_from(o: &RestoreOptions, id: &str, criu: &Criu, image: PathBuf, bundl
     }
     let layout = Layout::detect(&Default::default())?;
     let mut st = lifecycle::initial_state(&cfg, &layout)?;
-    let (dir, guard) = state::create_dir(&o.root, id)?;
+    let (_, guard) = state::create_dir(&o.root, id)?;
     let guard = lifecycle::Lock::made(guard);
-    let _ = dir;
     let mut made = Made::new(st.hostproc.storage.clone());
     let res = (|| -> Result<i32, ContainerError> {
         if let (Some(u), Some((g, gid))) = (&ephemeral, &group) {
