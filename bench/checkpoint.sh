@@ -23,6 +23,17 @@ cleanup() {
     runc --root "$T/runc" delete -f bench-runc >/dev/null 2>&1 || true
     "$HOSTPROC" --root "$T/hp" delete -f bench-hp >/dev/null 2>&1 || true
     rm -rf "$T"
+    # runc keeps the parent cgroups it made for the relative cgroupsPath: ours to remove.
+    local ctrls path mnt d
+    while IFS=: read -r _ ctrls path; do
+        case "$ctrls" in
+            name=systemd) mnt=/sys/fs/cgroup/systemd ;;
+            name=*) continue ;;
+            "") mnt=/sys/fs/cgroup/unified; [ -e /sys/fs/cgroup/cgroup.controllers ] && mnt=/sys/fs/cgroup ;;
+            *) mnt="/sys/fs/cgroup/$ctrls" ;;
+        esac
+        for d in runc hp ""; do rmdir "$mnt${path%/}/hostproc-crbench/$d" 2>/dev/null || true; done
+    done < /proc/self/cgroup
 }
 trap cleanup EXIT
 mkdir -p "$T/cnt" "$T/rb/rootfs" "$T/hb/rootfs"
