@@ -41,6 +41,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
 }
 

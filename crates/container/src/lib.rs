@@ -8,9 +8,11 @@
 //! * `hooks`: the runtime spec's hooks, run at their points of the lifecycle.
 //! * `state`: the state directory, written atomically.
 //! * `lifecycle`: run, stop (SIGTERM, grace, kill-all), tear down, delete.
+//! * `checkpoint`: checkpoint and restore with CRIU, runc's layout; the checkpoint archive.
 
 mod annotations;
 mod bundle;
+pub mod checkpoint;
 mod config;
 mod console;
 pub mod crashpoint;

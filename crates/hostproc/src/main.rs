@@ -62,8 +62,8 @@ pub struct Global {
     /// cgroupsPath is systemd's slice:prefix:name; placed at the cgroupfs path systemd would use
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
-    /// Accepted for runc compatibility (checkpointing is not supported)
-    #[arg(long, global = true, hide = true)]
+    /// The CRIU binary for checkpoint and restore (default: criu in PATH)
+    #[arg(long, global = true)]
     criu: Option<String>,
     /// Accepted for runc compatibility: "false" or "auto"; "true" is refused
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
@@ -106,6 +106,10 @@ enum Command {
     Update(commands::update::Args),
     /// List containers
     List(commands::list::Args),
+    /// Checkpoint a running container with CRIU
+    Checkpoint(commands::checkpoint::Args),
+    /// Restore a container from a checkpoint
+    Restore(commands::restore::Args),
     /// Print the runtime-spec features hostproc supports
     Features,
     /// Write a starter config.json for a HostProcess bundle
@@ -130,7 +134,7 @@ extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char
 
 fn hostproc_main() -> u8 {
     // Usage errors exit 1 as runc's do (clap's own would be 2); --help and --version 0.
-    let cli = match parse(std::env::args_os().collect()) {
+    let cli = match parse(std::env::args_os().map(single_dash_flag).collect()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -157,6 +161,16 @@ fn hostproc_main() -> u8 {
             logging::report(&g.log, &e.to_string());
             1
         }
+    }
+}
+
+/// containerd's runc shim passes restore's `-no-subreaper` with one dash (Go's flag
+/// package takes both forms); clap wants two.
+fn single_dash_flag(a: std::ffi::OsString) -> std::ffi::OsString {
+    if a == "-no-subreaper" {
+        "--no-subreaper".into()
+    } else {
+        a
     }
 }
 
@@ -220,7 +234,9 @@ fn dispatch(cli: &Cli) -> commands::Result {
         Command::Resume(a) => commands::pause::exec_resume(g, a),
         Command::Update(a) => commands::update::exec(g, a),
         Command::List(a) => commands::list::exec(g, a),
-        Command::Features => commands::features::exec(),
+        Command::Checkpoint(a) => commands::checkpoint::exec(g, a),
+        Command::Restore(a) => commands::restore::exec(g, a),
+        Command::Features => commands::features::exec(g),
         Command::Spec(a) => commands::spec::exec(a),
         #[cfg(feature = "pod")]
         Command::Image(a) => commands::image::exec(g, a),
@@ -255,6 +271,8 @@ mod tests {
             Command::Resume(_) => "resume",
             Command::Update(_) => "update",
             Command::List(_) => "list",
+            Command::Checkpoint(_) => "checkpoint",
+            Command::Restore(_) => "restore",
             Command::Features => "features",
             Command::Spec(_) => "spec",
             #[cfg(feature = "pod")]
@@ -282,6 +300,9 @@ mod tests {
             "events --stats x",
             "update --memory 1M x",
             "features",
+            "--criu /c features",
+            "--criu /c checkpoint --image-path /i --leave-running x",
+            "restore -d --image-path /i --bundle /b --pid-file /p --no-subreaper x",
             "spec",
             "image ls",
             "--root /r image import oci-archive:/x.tar name",
@@ -321,6 +342,9 @@ mod tests {
             }
         }
         Cli::command().debug_assert();
+        // containerd's shim spells restore's flag with one dash.
+        let shim: Vec<std::ffi::OsString> = argv("restore -d -no-subreaper x").into_iter().map(single_dash_flag).collect();
+        assert!(matches!(parse(shim).map(|c| c.command), Ok(Command::Restore(a)) if a.no_subreaper && a.detach));
         // The partial tree really is the one used where it can be: one subcommand.
         let one = partial_command(&argv("--root /r --log-format json state x")).expect("a partial command line");
         assert_eq!(one.get_subcommands().map(|c| c.get_name()).collect::<Vec<_>>(), ["state"]);

@@ -150,6 +150,54 @@ pub fn allocate(id: &str, gid: u32, before_useradd: impl FnOnce(&EphemeralUser) 
     Err(IdentityError::Exhausted)
 }
 
+/// Takes exactly `uid` for container `id` (a checkpoint's restore: its processes' files
+/// and credentials carry that uid), then makes user `hp<uid>-<id>` in group `gid`. Refused
+/// with the reason when the uid is held by another container or known to the user or
+/// group database.
+pub fn allocate_exact(id: &str, uid: u32, gid: u32, before_useradd: impl FnOnce(&EphemeralUser) -> Result<(), String>) -> Result<Ephemeral, IdentityError> {
+    let taken = |why: String| IdentityError::Taken { uid, detail: why };
+    if !(UID_MIN..=UID_MAX).contains(&uid) {
+        return Err(taken(format!("it is outside the ephemeral range {UID_MIN}-{UID_MAX}")));
+    }
+    let dir = Path::new(DYNAMIC_UID_DIR);
+    std::fs::create_dir_all(dir).map_err(|source| IdentityError::Io { what: "create", path: dir.into(), source })?;
+    if let Some(p) = db::passwd()?.iter().find(|p| p.uid == uid) {
+        return Err(taken(format!("user {} has it now; remove that user (or its container) first", p.name)));
+    }
+    if let Some(g) = db::group()?.iter().find(|g| g.gid == uid) {
+        return Err(taken(format!("group {} has it as its gid", g.name)));
+    }
+    let path = lock_path(dir, uid);
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32)
+        .open(&path)
+        .map_err(|source| IdentityError::Io { what: "open the uid lock", path: path.clone(), source })?;
+    match flock(&f, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => return Err(taken(format!("another container holds it ({})", path.display()))),
+        Err(e) => return Err(IdentityError::Io { what: "lock", path, source: e.into() }),
+    }
+    let user = EphemeralUser { name: name_for(id, uid), uid };
+    f.set_len(0).ok();
+    let _ = writeln!(f, "{}", user.name);
+    before_useradd(&user).map_err(|detail| IdentityError::Tool { what: "record", name: user.name.clone(), detail })?;
+    let (uid_s, gid_s) = (uid.to_string(), gid.to_string());
+    let comment = format!("hostproc ephemeral user of container {id}");
+    let args = [
+        "--system", "--no-create-home", "--no-user-group", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+        "--uid", &uid_s, "--gid", &gid_s, "--comment", &comment, &user.name,
+    ];
+    if let Err(e) = shadow_tool("create", "useradd", &args, &user.name) {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(Ephemeral { user, lock: f })
+}
+
 /// Removes the ephemeral user and its uid lock. Safe after a crash (the lock then is
 /// free) and when called twice. `held`: this process's own hold, if it has one.
 pub fn release(user: &EphemeralUser, held: Option<Ephemeral>) -> Result<(), IdentityError> {

@@ -14,7 +14,7 @@ mod ephemeral;
 mod image;
 mod names;
 
-pub use ephemeral::{allocate, release, Ephemeral};
+pub use ephemeral::{allocate, allocate_exact, release, Ephemeral};
 pub use image::{host_groups, GroupsFromImage};
 use ephemeral::{DYNAMIC_UID_DIR, UID_MAX, UID_MIN};
 pub use names::validate_run_as_user_name;
@@ -37,6 +37,8 @@ pub enum IdentityError {
     Exhausted,
     #[error("cannot {what} ephemeral user {name}: {detail}")]
     Tool { what: &'static str, name: String, detail: String },
+    #[error("the ephemeral uid {uid} cannot be taken again: {detail}")]
+    Taken { uid: u32, detail: String },
     #[error("cannot {what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
 }

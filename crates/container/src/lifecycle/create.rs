@@ -114,7 +114,7 @@ pub fn create(opts: &CreateOptions, bundle: &Path, id: &str) -> Result<i32, Cont
 /// exits, stops the job (SIGTERM, grace, kill-all), releases the storage and marks the
 /// container stopped. The cgroup stays until `delete`, as with runc.
 #[allow(clippy::too_many_arguments)]
-fn spawn_supervisor(
+pub(crate) fn spawn_supervisor(
     root: &Path,
     id: &str,
     pidfd: OwnedFd,

@@ -8,6 +8,7 @@ mod ops;
 mod run;
 
 pub use create::{create, start, CreateOptions};
+pub(crate) use create::spawn_supervisor;
 pub use exec::{exec, ExecOptions};
 pub use ops::{delete, kill, pause, ps, resume, stats, update};
 pub use run::{run, RunOptions};

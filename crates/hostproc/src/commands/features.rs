@@ -26,8 +26,13 @@ const NOT_APPLIED: &[&str] = &[
     "process.execCPUAffinity",
 ];
 
-/// The runtime-spec `features` document.
-pub fn exec() -> super::Result {
+/// The runtime-spec `features` document, with the CRIU that `--criu` (or PATH) gives
+/// under hostproc's annotations.
+pub fn exec(g: &crate::Global) -> super::Result {
+    let criu = match hostproc_container::checkpoint::Criu::find(g.criu.as_deref()) {
+        Ok(c) => format!("{} {}", c.path.display(), c.version),
+        Err(e) => format!("none: {e}"),
+    };
     let v = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.3.0",
@@ -45,6 +50,7 @@ pub fn exec() -> super::Result {
         },
         "annotations": {
             "io.github.hostproc.runtime": "hostproc",
+            "io.github.hostproc.criu": criu,
             "io.github.hostproc.notApplied": NOT_APPLIED.join(", "),
             "hostproc.io/mount-mode": "bind|host",
             "hostproc.io/grace-period": "duration",

@@ -1,5 +1,6 @@
 //! One file per command.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -10,6 +11,7 @@ pub mod image;
 pub mod kill;
 pub mod list;
 pub mod pause;
+pub mod restore;
 #[cfg(feature = "pod")]
 pub mod pod;
 pub mod ps;
