@@ -15,7 +15,7 @@ mod image;
 mod names;
 
 pub use ephemeral::{allocate, release, Ephemeral};
-pub use image::{host_groups, GroupsFromImage};
+pub use image::{host_groups, image_user, GroupsFromImage};
 use ephemeral::{DYNAMIC_UID_DIR, UID_MAX, UID_MIN};
 pub use names::validate_run_as_user_name;
 
@@ -37,6 +37,8 @@ pub enum IdentityError {
     Exhausted,
     #[error("cannot {what} ephemeral user {name}: {detail}")]
     Tool { what: &'static str, name: String, detail: String },
+    #[error("the image's User {user:?}: {detail}")]
+    ImageUser { user: String, detail: String },
     #[error("cannot {what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
 }

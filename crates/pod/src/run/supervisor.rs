@@ -423,6 +423,11 @@ impl Sup<'_> {
         let logs_dir = self.dir.join("logs").join(&name);
         std::fs::create_dir_all(&logs_dir).map_err(io_err("create", &logs_dir))?;
         let bundle = bundle_dir(self.dir, &name);
+        if restart > 0 {
+            // A new container, as kubelet makes one: a fresh writable view of the image.
+            let field = self.ctrs[i].field.clone();
+            bundle::fresh_view(self.root, self.spec(i), self.input.base_dir.as_deref(), &field, &bundle)?;
+        }
         {
             let s = self.status(i);
             s.hostproc.engine_ids.push(id.clone());
