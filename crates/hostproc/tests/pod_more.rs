@@ -127,3 +127,28 @@ fn pod_logs_lists_containers_then_init_containers() {
     t.rm_and_check();
 }
 
+
+/// The README's main job, as it says it (`pod run --rm examples/pods/node-setup/pod.yaml`
+/// from the repository's top directory; here with the test's own --root): the init
+/// container and the container write the host's files through the hostPath volume, the
+/// pod Succeeds, the command exits 0 and removes the pod.
+#[test]
+fn the_readme_main_job_runs_the_node_setup_pod_to_completion_and_cleans_up() {
+    let root = common::Root::new();
+    let top = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let host = Path::new("/run/hostproc-example-pod");
+    let _ = fs::remove_file(host.join("node.conf"));
+    let mut c = common::command(&root);
+    c.current_dir(&top).args(["pod", "run", "--rm", "examples/pods/node-setup/pod.yaml"]);
+    let out = common::execute(c);
+    assert_eq!(out.code(), 0, "{}", out.dump());
+    let conf = fs::read_to_string(host.join("node.conf")).unwrap();
+    assert!(conf.contains("log_level=info") && conf.contains("cpu_limit_millicores=100") && conf.contains("pod node-setup-once"), "{conf}");
+    let inv = fs::read_to_string(host.join("inventory")).unwrap();
+    assert!(inv.starts_with("node=") && inv.contains("kernel="), "{inv}");
+    // --rm: nothing of the pod is left (state, cgroups, mounts).
+    assert!(root.entries().iter().all(|e| !e.to_string_lossy().contains("node-setup-once")), "{:?}", root.entries());
+    assert!(common::cgroups_named("default_node-setup-once_").is_empty());
+    assert!(common::mounts_mentioning(&[root.path().to_str().unwrap()]).is_empty());
+    let _ = fs::remove_dir_all(host);
+}
