@@ -152,3 +152,32 @@ fn the_readme_main_job_runs_the_node_setup_pod_to_completion_and_cleans_up() {
     assert!(common::mounts_mentioning(&[root.path().to_str().unwrap()]).is_empty());
     let _ = fs::remove_dir_all(host);
 }
+
+/// A sidecar (an init container with restartPolicy Always) as kubelet runs it: the next
+/// init container waits for its startupProbe, it runs beside the container and is
+/// restarted when it exits, and it is stopped (SIGTERM) once the container is done; the
+/// pod Succeeds on its container alone.
+#[test]
+fn a_sidecar_starts_before_the_next_init_container_restarts_and_stops_after_the_containers() {
+    let t = T::new("podsidecar");
+    let order = t.path("order").display().to_string();
+    let flag = t.path("flag").display().to_string();
+    let once = t.path("once").display().to_string();
+    let side = format!(
+        "echo side-start >> {order}; trap 'echo side-term >> {order}; exit 0' TERM; sleep 0.3; touch {flag}; \
+         if [ ! -e {once} ]; then touch {once}; sleep 2; echo side-exit >> {order}; exit 1; fi; while :; do sleep 0.1; done"
+    );
+    let init2 = format!("test -e {flag} && echo init2 >> {order}");
+    let main = format!("echo main >> {order}; sleep 3.5");
+    let mut pod = t.pod(&[("side", &side), ("init2", &init2)], &[("main", &main)], json!({}));
+    pod["spec"]["initContainers"][0]["restartPolicy"] = json!("Always");
+    pod["spec"]["initContainers"][0]["startupProbe"] = json!({"exec": {"command": ["test", "-e", flag]}, "periodSeconds": 1});
+    let out = t.run(&[pod]);
+    assert_eq!(out.code(), 0, "{}\n{}", out.dump(), fs::read_to_string(&order).unwrap_or_default());
+    let got = fs::read_to_string(&order).unwrap();
+    assert_eq!(got, "side-start\ninit2\nmain\nside-exit\nside-start\nside-term\n");
+    let st = t.state();
+    assert_eq!(st["phase"], "Succeeded", "{st}");
+    assert_eq!(st["initContainerStatuses"][0]["restartCount"], 1, "{st}");
+    t.rm_and_check();
+}

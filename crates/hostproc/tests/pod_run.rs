@@ -615,11 +615,11 @@ fn a_bad_hook_or_probe_is_refused_before_anything_runs() {
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(out.stderr.contains("spec.containers[0].livenessProbe"), "{}", out.dump());
     assert!(!ran.exists() && !t.pod_dir().exists());
-    // A sidecar init container is refused (not run yet).
+    // An init container's restartPolicy other than Always (a sidecar) is refused.
     let mut pod = t.pod(&[("side", "true")], &[("main", "true")], json!({}));
-    pod["spec"]["initContainers"][0]["restartPolicy"] = json!("Always");
+    pod["spec"]["initContainers"][0]["restartPolicy"] = json!("OnFailure");
     let out = t.run(&[pod]);
-    assert!(out.code() == 1 && out.stderr.contains("spec.initContainers[0].restartPolicy"), "{}", out.dump());
+    assert!(out.code() == 1 && out.stderr.contains("spec.initContainers[0].restartPolicy") && out.stderr.contains("\"Always\""), "{}", out.dump());
     assert!(!t.pod_dir().exists());
     t.rm_and_check();
 }
