@@ -12,6 +12,9 @@ pub struct Opts {
     pub hostproc: PathBuf,
     pub runc: Option<PathBuf>,
     pub crun: Option<PathBuf>,
+    pub podman: Option<PathBuf>,
+    /// Repetitions of scenario 8 (a podman round takes about 1 s).
+    pub pod_reps: usize,
     pub scenarios: Vec<u32>,
     pub json: Option<PathBuf>,
     /// State roots on the temporary directory's file system instead of a tmpfs.
@@ -22,7 +25,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: hostproc-bench [--reps N (30)] [--kill-reps N (5)] [--kill-procs N (1000)] [--list N (500)]\n\
          \x20      [--list-others N (100)] [--mem N (200)] [--hostproc PATH] [--runc PATH|none] [--crun PATH|none]\n\
-         \x20      [--scenarios 1,2,3,4,5,6] [--json FILE] [--state-on-disk]\n\
+         \x20      [--podman PATH|none] [--pod-reps N (10)] [--scenarios 1,2,3,4,5,6,8] [--json FILE] [--state-on-disk]\n\
          Scenario 7 (peak memory) comes from scenario 1's runs."
     );
     std::process::exit(2)
@@ -52,7 +55,9 @@ pub fn parse_opts() -> Opts {
         hostproc: default_hp,
         runc: which("runc", &["/usr/sbin/runc"]),
         crun: which("crun", &["/usr/bin/crun"]),
-        scenarios: vec![1, 2, 3, 4, 5, 6],
+        podman: which("podman", &["/usr/bin/podman"]),
+        pod_reps: 10,
+        scenarios: vec![1, 2, 3, 4, 5, 6, 8],
         json: None,
         state_on_disk: false,
     };
@@ -77,6 +82,8 @@ pub fn parse_opts() -> Opts {
             "--hostproc" => o.hostproc = PathBuf::from(&v),
             "--runc" => o.runc = (v != "none").then(|| PathBuf::from(&v)),
             "--crun" => o.crun = (v != "none").then(|| PathBuf::from(&v)),
+            "--podman" => o.podman = (v != "none").then(|| PathBuf::from(&v)),
+            "--pod-reps" => o.pod_reps = num().max(1),
             "--scenarios" => {
                 o.scenarios = v
                     .split(',')

@@ -51,6 +51,11 @@ pub enum Pre {
     Join(Vec<CString>),
     /// crun's wrapper on hybrid hosts: a private mount namespace with the v2 mount hidden.
     CrunWrap,
+    /// podman's wrapper (scenario 8): private mount and cgroup namespaces, each
+    /// hierarchy's own cgroup bound over the hierarchy's mount (src, dst), so that
+    /// podman's absolute cgroup paths (`/libpod_parent/...`) land beneath our own cgroup;
+    /// then, on hybrid hosts, crun's wrapper (the v2 mount hidden).
+    PodmanWrap(Vec<(CString, CString)>, bool),
 }
 
 pub struct Io {
@@ -88,6 +93,26 @@ pub fn spawn(argv: &[String], io: &Io, pre: &Pre) -> Res<i32> {
                     exit_immediately(126);
                 }
                 close_fd(fd);
+            }
+        }
+        Pre::PodmanWrap(binds, hide_v2) => {
+            // SAFETY: NUL-terminated strings; null for the unused arguments.
+            if unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWCGROUP) } != 0
+                || unsafe { libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) } != 0
+            {
+                exit_immediately(125);
+            }
+            for (src, dst) in binds {
+                // SAFETY: as above.
+                if unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) } != 0 {
+                    exit_immediately(125);
+                }
+            }
+            // SAFETY: as above.
+            if *hide_v2
+                && unsafe { libc::mount(none.as_ptr(), unified.as_ptr(), tmpfs.as_ptr(), 0, std::ptr::null()) } != 0
+            {
+                exit_immediately(125);
             }
         }
         Pre::CrunWrap => {

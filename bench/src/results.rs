@@ -16,6 +16,7 @@ pub struct Results {
     pub s5_list: Rows,
     pub s5_list_n: Stats,
     pub s6: Option<(f64, f64, usize)>,
+    pub s8: Rows,
     pub wrapper_ms: f64,
 }
 
@@ -187,7 +188,13 @@ pub fn print_results(c: &mut Ctx, r: &mut Results) {
             h.zip(med(&rows, "crun")).map(|(h, x)| h <= x),
         ));
     }
-    c.say("\n### Targets (issue 6)\n".to_string());
+    if !r.s8.is_empty() {
+        let rows = r.s8.clone();
+        c.table("8. pod: one init container and one container that exits, to exit and clean-up", "ms", &rows, &["podman"]);
+        let h = med(&rows, "hostproc pod run --rm");
+        targets.push(at_most("(8, issue 12) pod run ≤ 0.1 × podman kube play + wait + kube down", h, med(&rows, "podman"), 0.1));
+    }
+    c.say("\n### Targets (issues 6 and 12)\n".to_string());
     for (t, ok) in targets {
         let mark = match ok {
             Some(true) => "MET",

@@ -3,6 +3,7 @@
 mod exec;
 mod kill;
 mod many;
+mod pod;
 mod run;
 
 use std::fs;
@@ -33,6 +34,7 @@ pub fn run_all(c: &mut Ctx) -> Res<()> {
             4 => kill::s4(c, &mut r),
             5 => many::s5(c, &mut r),
             6 => many::s6(c, &mut r),
+            8 => pod::s8(c, &mut r),
             _ => Ok(()),
         };
         if let Err(e) = res {

@@ -282,7 +282,7 @@ fn pod_logs_shows_a_run_its_previous_run_tail_timestamps_and_follows_to_the_end(
     assert!(side.stderr.contains("Defaulted container \"side\" out of: side, app"), "{}", side.dump());
     let bad = p.logs(&["-c", "nope"]);
     assert_eq!(bad.code, Some(1));
-    assert!(bad.stderr.contains("\"nope\" is not valid for pod") && bad.stderr.contains("side, app"), "{}", bad.dump());
+    assert!(bad.stderr.contains("container nope is not valid for pod") && bad.stderr.contains("choose one of: [side app]"), "{}", bad.dump());
     assert!(p.logs(&["-c", "side", "--previous"]).stderr.contains("previous terminated run"));
     p.rm();
 }

@@ -308,3 +308,112 @@ fn a_100_mb_manifest_is_refused_before_it_is_read() {
     assert!(err.contains("big.yaml: the manifest is over the 10 MiB limit"), "{err}");
     assert!(took < Duration::from_secs(1), "{took:?}");
 }
+
+/// A HostProcess pod's head; the cases add volumes and containers.
+const HEAD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: hp
+spec:
+  hostNetwork: true
+  securityContext:
+    windowsOptions:
+      hostProcess: true
+";
+
+#[test]
+fn volumes_and_volume_mounts_with_the_api_servers_paths_and_messages() {
+    let text = HEAD.to_owned()
+        + "  volumes:
+  - name: Bad_Name
+    emptyDir: {}
+  - name: v
+    emptyDir: {}
+  - name: v
+    hostPath: {path: /x}
+  - name: nosource
+  containers:
+  - name: a
+    image: dir:/x
+    volumeMounts:
+    - {name: missing, mountPath: /m}
+    - {name: v, mountPath: /m}
+";
+    assert_eq!(
+        pod_errors(&text),
+        [
+            "spec.volumes[0].name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+            "spec.volumes[2].name: Duplicate value: \"v\"",
+            "spec.volumes[3]: Required value: must specify a volume type",
+            "spec.containers[0].volumeMounts[0].name: Not found: \"missing\"",
+            "spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/m\": must be unique",
+        ]
+    );
+}
+
+#[test]
+fn resources_probes_and_restart_policies_with_the_api_servers_paths_messages_and_order() {
+    let text = HEAD.to_owned()
+        + "  restartPolicy: Sometimes
+  initContainers:
+  - name: i
+    image: x
+    restartPolicy: OnFailure
+    readinessProbe: {exec: {command: ['true']}}
+  - name: side
+    image: x
+    restartPolicy: Always
+    startupProbe: {httpGet: {port: 70000}, successThreshold: 3}
+  containers:
+  - name: a
+    image: x
+    imagePullPolicy: Sometimes
+    resources:
+      limits: {cpu: 500m, memory: 1Gix}
+      requests: {cpu: '1', memory: 1Gi}
+    livenessProbe:
+      exec: {command: ['true']}
+      tcpSocket: {port: 0}
+      periodSeconds: -1
+      successThreshold: 2
+    readinessProbe: {exec: {command: []}, successThreshold: 5}
+    startupProbe: {}
+    restartPolicy: Always
+";
+    assert_eq!(
+        pod_errors(&text),
+        [
+            "spec.containers[0].imagePullPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\"",
+            "spec.containers[0].resources.limits[memory]: Invalid value: \"1Gix\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+            "spec.containers[0].resources.requests: Invalid value: \"1\": must be less than or equal to cpu limit of 500m",
+            "spec.containers[0].livenessProbe.tcpSocket: Forbidden: may not specify more than 1 handler type",
+            "spec.containers[0].livenessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0",
+            "spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1",
+            "spec.containers[0].readinessProbe.exec.command: Required value",
+            "spec.containers[0].startupProbe: Required value: must specify a handler type",
+            "spec.containers[0].restartPolicy: Forbidden: may not be set for non-init containers",
+            "spec.initContainers[0].restartPolicy: Unsupported value: \"OnFailure\": supported values: \"Always\"",
+            "spec.initContainers[0].readinessProbe: Forbidden: may not be set for init containers without restartPolicy=Always",
+            "spec.initContainers[1].startupProbe.httpGet.port: Invalid value: 70000: must be between 1 and 65535, inclusive",
+            "spec.initContainers[1].startupProbe.successThreshold: Invalid value: 3: must be 1",
+            "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
+        ]
+    );
+    // The same containers without the mistakes: valid (a sidecar may have probes).
+    let ok = HEAD.to_owned()
+        + "  restartPolicy: OnFailure
+  initContainers:
+  - name: side
+    image: x
+    restartPolicy: Always
+    startupProbe: {httpGet: {port: 8080}}
+  containers:
+  - name: a
+    image: x
+    imagePullPolicy: Never
+    resources: {limits: {cpu: 500m, memory: 1Gi}, requests: {cpu: 250m, memory: 1Gi}}
+    livenessProbe: {exec: {command: ['true']}, periodSeconds: 5, successThreshold: 1}
+";
+    assert_eq!(pod_errors(&ok), Vec::<String>::new());
+}

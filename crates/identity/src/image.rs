@@ -110,6 +110,53 @@ pub fn host_groups(id: &mut Identity, rootfs: &Path) -> Result<Option<GroupsFrom
     Ok(Some(out))
 }
 
+/// An image's `User` ("user", "user:group", each a name or a number) for a payload that
+/// runs on the host as a host account: names are looked up in the host's databases, as
+/// `runAsUserName` is, never in the image's /etc/passwd (whose numbers name the host's
+/// accounts once the payload runs here, as with its groups above). Without a group, the
+/// host account's primary group (0 when the host does not know the uid); the groups are
+/// the primary one and every host group that lists the account (what initgroups(3) gives).
+pub fn image_user(user: &str) -> Result<Identity, IdentityError> {
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let bad = |detail: String| IdentityError::ImageUser { user: user.to_owned(), detail };
+    let fix = "a HostProcess payload runs as a host account, so the name is looked up on this host, not in the image's /etc/passwd";
+    if u.is_empty() {
+        return Err(bad("no user before the ':'; give \"user\", \"uid\", \"user:group\" or \"uid:gid\"".into()));
+    }
+    let pw = db::passwd_snapshot()?;
+    let account = match u.parse::<u32>() {
+        Ok(uid) => pw.iter().find(|p| p.uid == uid).map_or((uid, None, None), |p| (uid, Some(p.gid), Some(p.name.clone()))),
+        Err(_) => match pw.iter().find(|p| p.name == u) {
+            Some(p) => (p.uid, Some(p.gid), Some(p.name.clone())),
+            None => return Err(bad(format!("no user {u:?} on this host ({fix}); create it (useradd {u}), or set the container's securityContext.runAsUser or windowsOptions.runAsUserName"))),
+        },
+    };
+    let groups = db::group()?;
+    let gid = match g {
+        None => account.1.unwrap_or(0),
+        Some("") => return Err(bad("no group after the ':'; give \"user:group\" or \"uid:gid\"".into())),
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => match groups.iter().find(|x| x.name == g) {
+                Some(x) => x.gid,
+                None => return Err(bad(format!("no group {g:?} on this host ({fix}); create it (groupadd {g}), or set the container's securityContext.runAsGroup"))),
+            },
+        },
+    };
+    let mut additional_gids = vec![gid];
+    if let Some(name) = &account.2 {
+        for x in groups.iter().filter(|x| x.members.contains(name)) {
+            if !additional_gids.contains(&x.gid) {
+                additional_gids.push(x.gid);
+            }
+        }
+    }
+    Ok(Identity { uid: account.0, gid, additional_gids, umask: None, name: account.2 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +171,22 @@ mod tests {
         // A uid the image does not know, or no passwd: only the primary gid was added.
         assert!(image_groups(7, Some(passwd), &groups).is_empty());
         assert!(image_groups(0, None, &groups).is_empty());
+    }
+
+    /// Against this host's databases (read only): root and daemon are in every Debian's.
+    #[test]
+    fn image_users_resolve_against_the_host() {
+        let root = image_user("root").unwrap();
+        assert_eq!((root.uid, root.gid, root.name.as_deref()), (0, 0, Some("root")));
+        let d = image_user("daemon:root").unwrap();
+        assert_eq!((d.uid, d.gid), (1, 0));
+        let n = image_user("4242:4243").unwrap();
+        assert_eq!((n.uid, n.gid, n.additional_gids.as_slice()), (4242, 4243, &[4243][..]));
+        let e = image_user("no-such-user-hp").unwrap_err().to_string();
+        assert!(e.contains("\"no-such-user-hp\"") && e.contains("useradd no-such-user-hp") && e.contains("runAsUser"), "{e}");
+        let e = image_user("root:no-such-group-hp").unwrap_err().to_string();
+        assert!(e.contains("groupadd no-such-group-hp") && e.contains("runAsGroup"), "{e}");
+        assert!(image_user(":0").is_err() && image_user("0:").is_err());
     }
 
     #[test]

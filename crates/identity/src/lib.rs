@@ -15,7 +15,7 @@ mod image;
 mod names;
 
 pub use ephemeral::{allocate, allocate_exact, release, Ephemeral};
-pub use image::{host_groups, GroupsFromImage};
+pub use image::{host_groups, image_user, GroupsFromImage};
 use ephemeral::{DYNAMIC_UID_DIR, UID_MAX, UID_MIN};
 pub use names::validate_run_as_user_name;
 
@@ -39,6 +39,8 @@ pub enum IdentityError {
     Tool { what: &'static str, name: String, detail: String },
     #[error("the ephemeral uid {uid} cannot be taken again: {detail}")]
     Taken { uid: u32, detail: String },
+    #[error("the image's User {user:?}: {detail}")]
+    ImageUser { user: String, detail: String },
     #[error("cannot {what} {path}: {source}")]
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
 }

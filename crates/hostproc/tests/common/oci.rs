@@ -113,13 +113,15 @@ pub fn sha(data: &[u8]) -> String {
 pub struct Layout {
     pub dir: PathBuf,
     manifests: Vec<serde_json::Value>,
+    /// The config's User of the next image ("1000" unless changed).
+    pub user: String,
 }
 
 impl Layout {
     pub fn new(dir: &Path) -> Layout {
         fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
         fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        let l = Layout { dir: dir.to_path_buf(), manifests: Vec::new() };
+        let l = Layout { dir: dir.to_path_buf(), manifests: Vec::new(), user: "1000".into() };
         l.write_index();
         l
     }
@@ -150,7 +152,7 @@ impl Layout {
         }
         let config = json!({
             "architecture": host_arch(), "os": "linux",
-            "config": {"Env": ["PATH=/bin", "FROM_IMAGE=yes"], "Entrypoint": ["/bin/sh", "-c"], "Cmd": cmd, "WorkingDir": "/work", "User": "1000"},
+            "config": {"Env": ["PATH=/bin", "FROM_IMAGE=yes"], "Entrypoint": ["/bin/sh", "-c"], "Cmd": cmd, "WorkingDir": "/work", "User": self.user},
             "rootfs": {"type": "layers", "diff_ids": diff_ids}
         });
         let (ch, cn) = self.blob(config.to_string().as_bytes());

@@ -33,6 +33,13 @@ pub fn image_view(root: &Path, c: &Container, base: Option<&Path>, field: &str, 
     Ok((view.path().to_path_buf(), img.config))
 }
 
+/// A restarted container's new view: the old one (and what the last run wrote in it)
+/// released, a new one made at the same place (the bundle's root.path is unchanged).
+pub fn fresh_view(root: &Path, c: &Container, base: Option<&Path>, field: &str, dir: &Path) -> Result<(), PodError> {
+    hostproc_image::ContainerRootfs::release_at(dir).map_err(|e| PodError::invalid(format!("{field}.image"), format!("container {:?}: the last run's rootfs: {e}", c.name)))?;
+    image_view(root, c, base, field, dir).map(|_| ())
+}
+
 /// Releases the image view recorded in a container's directory (none: nothing to do).
 pub fn release_view(dir: &Path) {
     if let Err(e) = hostproc_image::ContainerRootfs::release_at(dir) {
@@ -117,11 +124,23 @@ pub fn write(s: &Spec, dir: &Path) -> Result<(), PodError> {
 
     let psc = pod.spec.security_context.as_ref();
     let csc = c.security_context.as_ref();
-    // The image's User ("uid" or "uid:gid", numeric) when the pod gives none.
-    let (img_uid, img_gid) = image_user(s.image.user.as_deref(), &s.field, &c.name);
-    let uid = csc.and_then(|s| s.run_as_user).or(psc.and_then(|s| s.run_as_user)).or(img_uid).unwrap_or(0);
-    let gid = csc.and_then(|s| s.run_as_group).or(psc.and_then(|s| s.run_as_group)).or(img_gid).unwrap_or(0);
-    let groups: Vec<i64> = psc.and_then(|s| s.supplemental_groups.clone()).unwrap_or_default();
+    let run_as_name = csc.and_then(|s| s.windows_options.as_ref()).and_then(|w| w.run_as_user_name.clone()).or(psc.and_then(|s| s.windows_options.as_ref()).and_then(|w| w.run_as_user_name.clone()));
+    let run_as_user = csc.and_then(|s| s.run_as_user).or(psc.and_then(|s| s.run_as_user));
+    let run_as_group = csc.and_then(|s| s.run_as_group).or(psc.and_then(|s| s.run_as_group));
+    // The image's User applies only when the pod names no user (as containerd: runAsUser
+    // replaces it whole); runAsUserName replaces process.user in the engine.
+    let img = match s.image.user.as_deref().filter(|u| !u.is_empty() && run_as_name.is_none() && run_as_user.is_none()) {
+        Some(u) => Some(hostproc_identity::image_user(u).map_err(|e| PodError::invalid(format!("{}.image", s.field), format!("container {:?}: {e}", c.name)))?),
+        None => None,
+    };
+    let uid = run_as_user.or(img.as_ref().map(|i| i64::from(i.uid))).unwrap_or(0);
+    let gid = run_as_group.or(img.as_ref().map(|i| i64::from(i.gid))).unwrap_or(0);
+    let mut groups: Vec<i64> = img.as_ref().map(|i| i.additional_gids.iter().map(|&g| i64::from(g)).collect()).unwrap_or_default();
+    for g in psc.and_then(|s| s.supplemental_groups.clone()).unwrap_or_default() {
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
     let mut user = json!({"uid": uid, "gid": gid});
     if !groups.is_empty() {
         user["additionalGids"] = json!(groups);
@@ -135,7 +154,6 @@ pub fn write(s: &Spec, dir: &Path) -> Result<(), PodError> {
     put("hostproc.io/mount-mode", "bind".into());
     let grace = pod.spec.termination_grace_period_seconds.unwrap_or(30).clamp(0, 86_400);
     put("hostproc.io/grace-period", format!("{grace}s"));
-    let run_as_name = csc.and_then(|s| s.windows_options.as_ref()).and_then(|w| w.run_as_user_name.clone()).or(psc.and_then(|s| s.windows_options.as_ref()).and_then(|w| w.run_as_user_name.clone()));
     if let Some(n) = run_as_name {
         put("hostproc.io/run-as-user-name", n);
     }
@@ -173,20 +191,6 @@ pub fn write(s: &Spec, dir: &Path) -> Result<(), PodError> {
     let tmp = dir.join("config.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&spec).expect("json")).map_err(io_err("write", &tmp))?;
     std::fs::rename(&tmp, &p).map_err(io_err("write", &p))
-}
-
-/// A numeric image User as (uid, gid); a user name is not looked up (warned about).
-fn image_user(user: Option<&str>, field: &str, name: &str) -> (Option<i64>, Option<i64>) {
-    let Some(u) = user.filter(|u| !u.is_empty()) else { return (None, None) };
-    let (a, b) = u.split_once(':').map_or((u, None), |(a, b)| (a, Some(b)));
-    match (a.parse::<i64>(), b.map(str::parse::<i64>)) {
-        (Ok(uid), None) => (Some(uid), None),
-        (Ok(uid), Some(Ok(gid))) => (Some(uid), Some(gid)),
-        _ => {
-            tracing::warn!("{field}: the image's User {u:?} of container {name:?} is not numeric and is not looked up: give runAsUser or runAsUserName");
-            (None, None)
-        }
-    }
 }
 
 #[cfg(test)]

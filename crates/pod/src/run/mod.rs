@@ -6,7 +6,8 @@
 //! * `volumes`: hostPath, emptyDir, configMap, secret, downwardAPI.
 //! * logs: `crate::logs` (CRI format, rotation) under `<pod dir>/logs/<container>/`.
 //! * `state`: the pod's state file (a PodStatus), written atomically.
-//! * `supervisor`: init containers, containers, restarts and back-off, stop.
+//! * `supervisor`: init containers, containers, restarts and back-off, stop;
+//!   `sidecar`: the init phase, with sidecars (init containers with restartPolicy Always).
 //! * `ops`: ls, stop, rm.
 
 pub mod bundle;
@@ -14,6 +15,7 @@ pub mod env;
 mod lifecycle;
 pub mod ops;
 pub mod quantity;
+mod sidecar;
 pub mod state;
 pub mod supervisor;
 pub mod volumes;

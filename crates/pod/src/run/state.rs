@@ -95,7 +95,7 @@ pub struct PodState {
     /// The supervisor process (pid, start time).
     pub supervisor: Option<(i32, u64)>,
     pub detached: bool,
-    /// tmpfs emptyDirs mounted (recorded before each mount).
+    /// tmpfs mounted for volumes (emptyDir medium Memory, secret), recorded before each mount.
     #[serde(default)]
     pub tmpfs: Vec<PathBuf>,
     /// Set once a stop was asked for: restarts end.

@@ -87,11 +87,10 @@ fn check(input: &PodInput) -> Result<(), PodError> {
         }
     }
     for (i, c) in input.spec.init_containers.iter().flatten().enumerate() {
-        if c.restart_policy.is_some() {
-            return Err(PodError::invalid(
-                format!("spec.initContainers[{i}].restartPolicy"),
-                format!("init container {:?} is a sidecar (restartPolicy {:?}), which pod run does not run yet; make it a regular container", c.name, c.restart_policy.as_deref().unwrap_or_default()),
-            ));
+        // The API server's rule: "Always" (a sidecar) is the only restartPolicy an init
+        // container may have.
+        if let Some(p) = c.restart_policy.as_deref().filter(|p| *p != "Always") {
+            return Err(PodError::invalid(format!("spec.initContainers[{i}].restartPolicy"), format!("Unsupported value: {p:?}: supported values: \"Always\" (a sidecar; leave it out for an init container that runs to completion)")));
         }
     }
     if input.spec.containers.is_empty() {
@@ -245,6 +244,8 @@ pub(super) struct Ctr {
     /// When its runner was started (the start time of a run too short to be seen running).
     pub(super) spawned_at: String,
     pub(super) exit: i32,
+    /// A sidecar that has started once (what follows it in the init phase may run).
+    pub(super) ever_started: bool,
 }
 
 pub(super) struct Sup<'a> {
@@ -256,6 +257,8 @@ pub(super) struct Sup<'a> {
     pub(super) probe_tx: std::sync::mpsc::Sender<crate::probe::ProbeUpdate>,
     /// When the stop was asked for.
     pub(super) stop_at: Option<Instant>,
+    /// The pod has finished; its sidecars are being stopped.
+    pub(super) ending: bool,
 }
 
 fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<i32, PodError> {
@@ -275,10 +278,10 @@ fn supervise(root: &Path, dir: &Path, input: &PodInput, st: PodState) -> Result<
             (&input.spec.containers[idx], format!("spec.containers[{idx}]"))
         };
         let hooks = crate::hooks::Hooks::of(c, &field).map_err(|e| PodError::invalid(field.clone(), e.to_string()))?;
-        list.push(Ctr { init, idx, child: None, logs: Vec::new(), backoff: Backoff::default(), next_start: Some(Instant::now()), done: false, restart: false, probes: None, hooks, field, creating: false, spawned_at: String::new(), exit: 0 });
+        list.push(Ctr { init, idx, child: None, logs: Vec::new(), backoff: Backoff::default(), next_start: Some(Instant::now()), done: false, restart: false, probes: None, hooks, field, creating: false, spawned_at: String::new(), exit: 0, ever_started: false });
     }
     let (probe_tx, probe_rx) = std::sync::mpsc::channel();
-    let mut s = Sup { root, dir, input, st, ctrs: list, probe_tx, stop_at: None };
+    let mut s = Sup { root, dir, input, st, ctrs: list, probe_tx, stop_at: None, ending: false };
     let me = sig::getpid();
     s.st.supervisor = Some((me, start_time(me).unwrap_or(0)));
     s.st.save(dir)?;
@@ -319,12 +322,18 @@ impl Sup<'_> {
             }
             self.reap()?;
             self.check_running()?;
-            if self.st.stopping {
+            if self.st.stopping || self.ending {
                 if self.ctrs.iter().all(|c| c.child.is_none()) {
                     break;
                 }
             } else if self.step()? {
-                break;
+                if self.ctrs.iter().all(|c| c.child.is_none()) {
+                    break;
+                }
+                // Finished with sidecars running: they are stopped as at a pod stop
+                // (preStop, SIGTERM, grace), and do not count for the pod's phase.
+                self.ending = true;
+                self.stop_all(false);
             }
             let wake = self.ctrs.iter().filter(|c| c.child.is_none() && !c.done).filter_map(|c| c.next_start).min();
             // Probe results come by channel: look again soon while any probe runs.
@@ -375,17 +384,13 @@ impl Sup<'_> {
     /// Starts what is due; true once the pod is finished.
     fn step(&mut self) -> Result<bool, PodError> {
         let n_init = self.st.init_container_statuses.len();
-        // Init containers: the first not yet done successfully runs, alone.
-        if let Some(i) = (0..n_init).find(|&i| !(self.ctrs[i].done && self.ctrs[i].exit == 0)) {
-            if self.ctrs[i].done {
-                // Failed for good (restartPolicy Never).
+        match self.init_phase()? {
+            super::sidecar::InitPhase::Waiting => return Ok(false),
+            super::sidecar::InitPhase::Failed => {
                 self.st.phase = "Failed".into();
                 return Ok(true);
             }
-            if self.ctrs[i].child.is_none() && self.ctrs[i].next_start.is_some_and(|t| t <= Instant::now()) {
-                self.start(i)?;
-            }
-            return Ok(false);
+            super::sidecar::InitPhase::Done => {}
         }
         for i in n_init..self.ctrs.len() {
             if !self.ctrs[i].done && self.ctrs[i].child.is_none() && self.ctrs[i].next_start.is_some_and(|t| t <= Instant::now()) {
@@ -409,7 +414,7 @@ impl Sup<'_> {
         self.st.phase = if all_ok { "Succeeded" } else { "Failed" }.into();
     }
 
-    fn start(&mut self, i: usize) -> Result<(), PodError> {
+    pub(super) fn start(&mut self, i: usize) -> Result<(), PodError> {
         let name = self.spec(i).name.clone();
         if std::mem::take(&mut self.ctrs[i].restart) {
             self.status(i).restart_count += 1;
@@ -423,6 +428,11 @@ impl Sup<'_> {
         let logs_dir = self.dir.join("logs").join(&name);
         std::fs::create_dir_all(&logs_dir).map_err(io_err("create", &logs_dir))?;
         let bundle = bundle_dir(self.dir, &name);
+        if restart > 0 {
+            // A new container, as kubelet makes one: a fresh writable view of the image.
+            let field = self.ctrs[i].field.clone();
+            bundle::fresh_view(self.root, self.spec(i), self.input.base_dir.as_deref(), &field, &bundle)?;
+        }
         {
             let s = self.status(i);
             s.hostproc.engine_ids.push(id.clone());
@@ -521,7 +531,10 @@ impl Sup<'_> {
             };
             let policy = restart_policy(self.input).to_string();
             let again = !self.st.stopping
-                && if self.ctrs[i].init {
+                && !self.ending
+                && if self.is_sidecar(i) {
+                    true
+                } else if self.ctrs[i].init {
                     code != 0 && policy != "Never"
                 } else {
                     policy == "Always" || (policy == "OnFailure" && code != 0)

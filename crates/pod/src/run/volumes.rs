@@ -116,7 +116,7 @@ pub fn prepare(facts: &Facts, pod_dir: &Path, before_tmpfs: &mut dyn FnMut(&Path
                     None => None,
                 };
                 before_tmpfs(&dir)?;
-                mount_tmpfs(&dir, size)?;
+                mount_tmpfs(&dir, size.map_or("mode=0777".into(), |s| format!("mode=0777,size={s}")))?;
             } else if let Some(m) = e.medium.as_deref().filter(|m| !m.is_empty()) {
                 return Err(PodError::invalid(format!("{f}.emptyDir.medium"), format!("{m:?} is not supported; use \"\" or \"Memory\"")));
             }
@@ -131,7 +131,12 @@ pub fn prepare(facts: &Facts, pod_dir: &Path, before_tmpfs: &mut dyn FnMut(&Path
             let name = s.secret_name.clone().unwrap_or_default();
             let data = facts.input.secret(&name);
             let files = key_files(data, s.items.as_deref(), s.optional == Some(true), "secret", &name, &f)?;
-            write_atomic(&dir, &files, s.default_mode.unwrap_or(0o644))?;
+            // As kubelet: a secret's data is never written to disk, only to a tmpfs of
+            // the pod's (unmounted at pod rm). Nothing runs yet: written in place.
+            mkdir(&dir, 0o755)?;
+            before_tmpfs(&dir)?;
+            mount_tmpfs(&dir, "mode=0755".into()).map_err(|e| PodError::invalid(format!("{f}.secret"), format!("volume {:?}: {e}", v.name)))?;
+            write_files(&dir, &files, s.default_mode.unwrap_or(0o644))?;
             Ready { path: dir, read_only: true }
         } else if let Some(d) = &v.downward_api {
             let mut files = Vec::new();
@@ -197,13 +202,9 @@ fn mkdir(d: &Path, mode: u32) -> Result<(), PodError> {
     fs::set_permissions(d, fs::Permissions::from_mode(mode)).map_err(io_err("set the mode of", d))
 }
 
-fn mount_tmpfs(d: &Path, size: Option<i128>) -> Result<(), PodError> {
+fn mount_tmpfs(d: &Path, data: String) -> Result<(), PodError> {
     use rustix::mount::{mount, MountFlags};
-    let data = match size {
-        Some(s) => format!("mode=0777,size={s}"),
-        None => "mode=0777".into(),
-    };
-    mount("tmpfs", d, "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, std::ffi::CString::new(data).ok().as_deref()).map_err(|e| io_err("mount a tmpfs (emptyDir medium Memory) on", d)(e.into()))
+    mount("tmpfs", d, "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, std::ffi::CString::new(data).ok().as_deref()).map_err(|e| io_err("mount a tmpfs on", d)(e.into()))
 }
 
 pub fn unmount(d: &Path) {
@@ -244,9 +245,15 @@ fn write_atomic(dir: &Path, files: &Files, default_mode: i32) -> Result<(), PodE
     let tmp = dir.with_extension("tmp");
     let _ = fs::remove_dir_all(&tmp);
     mkdir(&tmp, 0o755)?;
+    write_files(&tmp, files, default_mode)?;
+    fs::rename(&tmp, dir).map_err(io_err("put in place", dir))
+}
+
+/// Writes the files (relative paths, checked) into the existing directory `dir`.
+fn write_files(dir: &Path, files: &Files, default_mode: i32) -> Result<(), PodError> {
     for (rel, data, mode) in files {
         check_rel(rel).map_err(|m| PodError::invalid(dir.display().to_string(), m))?;
-        let p = tmp.join(rel);
+        let p = dir.join(rel);
         if let Some(parent) = p.parent() {
             fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(io_err("create", parent))?;
         }
@@ -255,7 +262,7 @@ fn write_atomic(dir: &Path, files: &Files, default_mode: i32) -> Result<(), PodE
         f.write_all(data).map_err(io_err("write", &p))?;
         fs::set_permissions(&p, fs::Permissions::from_mode(mode)).map_err(io_err("set the mode of", &p))?;
     }
-    fs::rename(&tmp, dir).map_err(io_err("put in place", dir))
+    Ok(())
 }
 
 /// A container's volumeMounts as OCI mounts (rbind; ro when readOnly or the volume is

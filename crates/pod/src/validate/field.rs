@@ -22,6 +22,10 @@ impl Path {
     pub fn index(&self, i: usize) -> Self {
         Path(format!("{}[{i}]", self.0))
     }
+    /// A map key: `resources.limits[cpu]`.
+    pub fn key(&self, k: &str) -> Self {
+        Path(format!("{}[{k}]", self.0))
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -61,6 +65,11 @@ impl From<i32> for Value {
         Value::Int(i.into())
     }
 }
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
         Value::Str(s.to_owned())
@@ -75,6 +84,7 @@ pub enum Kind {
     /// The value and the supported values.
     NotSupported(Value, &'static [&'static str]),
     Duplicate(Value),
+    NotFound(Value),
 }
 
 /// One error, as the API server reports it.
@@ -95,6 +105,9 @@ impl FieldError {
     pub fn required(path: Path, detail: impl Into<String>) -> Self {
         FieldError { path, kind: Kind::Required, detail: detail.into() }
     }
+    pub fn not_found(path: Path, value: impl Into<Value>) -> Self {
+        FieldError { path, kind: Kind::NotFound(value.into()), detail: String::new() }
+    }
     pub fn duplicate(path: Path, value: impl Into<Value>) -> Self {
         FieldError { path, kind: Kind::Duplicate(value.into()), detail: String::new() }
     }
@@ -114,6 +127,7 @@ impl fmt::Display for FieldError {
             Kind::Required => f.write_str("Required value")?,
             Kind::NotSupported(v, _) => write!(f, "Unsupported value: {v}")?,
             Kind::Duplicate(v) => write!(f, "Duplicate value: {v}")?,
+            Kind::NotFound(v) => write!(f, "Not found: {v}")?,
         }
         if !self.detail.is_empty() {
             write!(f, ": {}", self.detail)?;

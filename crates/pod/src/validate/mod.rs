@@ -3,10 +3,12 @@
 //! paths, order and messages; the Pod Security Standards level the pod needs; and whether
 //! hostproc can run it.
 //!
-//! Only the API server's rules that concern HostProcess pods are checked, and the few a
-//! pod runner needs (names, images, duplicates); a pod these find valid may still be
-//! refused by a cluster for another field (resources, probes, volumes, selectors, ...).
+//! The API server's rules that concern HostProcess pods are checked, and those a pod
+//! runner meets first (names, images, duplicates, volumes and volumeMounts, resources,
+//! probes and hooks, restart policies); a pod these find valid may still be refused by a
+//! cluster for another field (env names, ports, selectors, ...).
 
+mod container;
 pub mod field;
 mod names;
 mod pss;

@@ -1,18 +1,23 @@
-//! ValidatePodSpec's rules for HostProcess pods, in its order: the containers (regular, init,
-//! ephemeral: names, securityContext), hostNetwork's hostPorts, the pod's securityContext,
-//! the HostProcess rules (validateWindowsHostProcessPod), then spec.os.
+//! ValidatePodSpec's rules for HostProcess pods, in its order: the volumes, the containers
+//! (regular, init, ephemeral: names, images, volumeMounts, resources, securityContext,
+//! probes, restartPolicy; see `container`), hostNetwork's hostPorts, the pod's
+//! restartPolicy, its securityContext, the HostProcess rules
+//! (validateWindowsHostProcessPod), then spec.os.
 
 use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::{PodSpec, SecurityContext, WindowsSecurityContextOptions};
 
 use super::field::{FieldError, Path};
-use super::{names, visit_at, Options};
+use super::{container, names, visit_at, Options};
 
 const FOR_WINDOWS: &str = "cannot be set for a windows pod";
 
 pub fn pod_spec(spec: &PodSpec, path: &Path, opts: &Options) -> Vec<FieldError> {
     let mut errs = Vec::new();
+
+    // ValidateVolumes: what volumeMounts may name.
+    let vols = container::volumes(spec.volumes.as_deref().unwrap_or_default(), &path.child("volumes"), &mut errs);
 
     // validateContainers: names unique among regular containers.
     let cpath = path.child("containers");
@@ -22,27 +27,31 @@ pub fn pod_spec(spec: &PodSpec, path: &Path, opts: &Options) -> Vec<FieldError> 
     } else {
         for (i, c) in spec.containers.iter().enumerate() {
             let p = cpath.index(i);
-            container_common(&c.name, c.image.as_deref(), c.security_context.as_ref(), &p, opts, &mut errs);
+            container_common(&c.name, c.image.as_deref(), c.security_context.as_ref(), &p, opts, &mut errs, &mut |e| container::common(c, &vols, &p, e));
             if !all.insert(c.name.as_str()) {
                 errs.push(FieldError::duplicate(p.child("name"), c.name.as_str()));
             }
+            container::probes(c, &p, &mut errs);
+            container::regular_restart_policy(c, &p, &mut errs);
         }
     }
     // validateInitContainers: unique among regular and init containers.
     let mut all: HashSet<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
     for (i, c) in spec.init_containers.iter().flatten().enumerate() {
         let p = path.child("initContainers").index(i);
-        container_common(&c.name, c.image.as_deref(), c.security_context.as_ref(), &p, opts, &mut errs);
+        container_common(&c.name, c.image.as_deref(), c.security_context.as_ref(), &p, opts, &mut errs, &mut |e| container::common(c, &vols, &p, e));
+        let sidecar = container::init_restart_policy(c, &p, &mut errs);
         if all.contains(c.name.as_str()) {
             errs.push(FieldError::duplicate(p.child("name"), c.name.as_str()));
         } else if !c.name.is_empty() {
             all.insert(&c.name);
         }
+        container::init_probes(c, sidecar, &p, &mut errs);
     }
     // validateEphemeralContainers: unique among all.
     for (i, c) in spec.ephemeral_containers.iter().flatten().enumerate() {
         let p = path.child("ephemeralContainers").index(i);
-        container_common(&c.name, c.image.as_deref(), c.security_context.as_ref(), &p, opts, &mut errs);
+        container_common(&c.name, c.image.as_deref(), c.security_context.as_ref(), &p, opts, &mut errs, &mut |_| {});
         // validateContainerOnlyForPod, for templates too.
         errs.extend(image_whitespace(c.image.as_deref(), &p));
         if !all.insert(c.name.as_str()) {
@@ -63,6 +72,8 @@ pub fn pod_spec(spec: &PodSpec, path: &Path, opts: &Options) -> Vec<FieldError> 
             }
         }
     }
+
+    container::restart_policy(spec.restart_policy.as_deref(), &path.child("restartPolicy"), &mut errs);
 
     // validatePodSpecSecurityContext: its windowsOptions.
     let pod_windows = spec.security_context.as_ref().and_then(|s| s.windows_options.as_ref());
@@ -93,7 +104,7 @@ pub fn image_whitespace(image: Option<&str>, p: &Path) -> Option<FieldError> {
 }
 
 /// validateContainerCommon's part here: the name, the image, then ValidateSecurityContext.
-fn container_common(name: &str, image: Option<&str>, sc: Option<&SecurityContext>, p: &Path, opts: &Options, errs: &mut Vec<FieldError>) {
+fn container_common(name: &str, image: Option<&str>, sc: Option<&SecurityContext>, p: &Path, opts: &Options, errs: &mut Vec<FieldError>, mid: &mut dyn FnMut(&mut Vec<FieldError>)) {
     let name_path = p.child("name");
     if name.is_empty() {
         errs.push(FieldError::required(name_path, ""));
@@ -105,6 +116,8 @@ fn container_common(name: &str, image: Option<&str>, sc: Option<&SecurityContext
     if image.unwrap_or_default().is_empty() {
         errs.push(FieldError::required(p.child("image"), ""));
     }
+    // volumeMounts, imagePullPolicy, resources (`container`).
+    mid(errs);
     let Some(sc) = sc else { return };
     let scp = p.child("securityContext");
     if sc.privileged == Some(true) && !opts.allow_privileged {

@@ -31,15 +31,16 @@ pub fn exec(g: &crate::Global, a: &Args) -> super::super::Result {
     let name = match &a.container {
         Some(c) => {
             if !st.all().any(|s| &s.name == c) {
-                let names: Vec<&str> = st.all().map(|s| s.name.as_str()).collect();
-                return Err(ContainerError::invalid("-c", format!("container {c:?} is not valid for pod {}; choose one of: {}", st.name, names.join(", "))));
+                return Err(ContainerError::invalid("-c", format!("container {c} is not valid for pod {}; {}", st.name, choose_one_of(&st))));
             }
             c.clone()
         }
         None => {
             let first = st.container_statuses.first().ok_or_else(|| ContainerError::invalid("POD", format!("pod {} has no containers", st.name)))?;
             if st.all().count() > 1 {
-                let names: Vec<&str> = st.all().map(|s| s.name.as_str()).collect();
+                // kubectl's note when it picks the container itself.
+                let mut names: Vec<String> = st.container_statuses.iter().map(|s| s.name.clone()).collect();
+                names.extend(st.init_container_statuses.iter().map(|s| format!("{} (init)", s.name)));
                 eprintln!("Defaulted container {:?} out of: {}", first.name, names.join(", "));
             }
             first.name.clone()
@@ -58,4 +59,15 @@ pub fn exec(g: &crate::Global, a: &Args) -> super::super::Result {
     logs::read(&path, &opts, &mut out, &running).map_err(|e| ContainerError::Start(e.to_string()))?;
     let _ = out.flush();
     Ok(0)
+}
+
+/// The API server's list of a pod's containers: `choose one of: [a b]`, then `or one of
+/// the init containers: [i]` when it has some.
+fn choose_one_of(st: &PodState) -> String {
+    let names = |v: &[hostproc_pod::run::state::CStatus]| v.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" ");
+    let mut m = format!("choose one of: [{}]", names(&st.container_statuses));
+    if !st.init_container_statuses.is_empty() {
+        m += &format!(" or one of the init containers: [{}]", names(&st.init_container_statuses));
+    }
+    m
 }
