@@ -3,13 +3,14 @@
 //! target); each image unpacked once and shared read-only; each container given its own
 //! writable view (overlayfs, or a copy where the kernel does not allow it).
 //!
-//! Registry pulls are not here yet (issue 13): the store is shaped for them (blobs by
-//! sha256, checked while written, temp name then rename, a store lock).
+//! Registry pulls ([`registry`]) go through oci-client into the same store: blobs by
+//! sha256, checked while they arrive, temp name then rename, a store lock.
 
 mod blob;
 pub mod config;
 mod error;
 mod layout;
+pub mod registry;
 pub mod reference;
 mod rootfs;
 mod store;
@@ -19,6 +20,7 @@ pub use config::ImageConfig;
 pub use error::ImageError;
 pub use reference::{ImageRef, Name};
 pub use rootfs::ContainerRootfs;
+pub use registry::{Platform, PullOptions};
 pub use store::{Image, ImageSummary, Store};
 
 /// Dies here with SIGKILL if `HOSTPROC_CRASH_AT` names this point (tests prove that a
@@ -35,8 +37,7 @@ pub const CRASH_POINTS: &[&str] = &["image-blob-written", "image-after-blobs", "
 /// Kubernetes' imagePullPolicy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PullPolicy {
-    /// Registry pulls are not supported yet: a name in the store is used as it is, with a
-    /// warning; one that is not there is refused as with IfNotPresent.
+    /// Pulled every time (blobs already in the store are not downloaded again).
     Always,
     IfNotPresent,
     Never,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::blob::{self, Want};
 use crate::error::{io_err, rio_err};
 use crate::layout::{stage_archive, Layout};
-use crate::{ImageConfig, ImageError, ImageRef, Name, PullPolicy};
+use crate::{ImageConfig, ImageError, ImageRef, Name, PullOptions, PullPolicy};
 
 /// The local store (nothing is made until something is written to it).
 pub struct Store {
@@ -57,7 +57,7 @@ struct Index {
 }
 
 /// The store's flock, held while it lives.
-struct Lock(#[allow(dead_code)] OwnedFd);
+pub(crate) struct Lock(#[allow(dead_code)] OwnedFd);
 
 impl Store {
     pub fn open(root: &Path) -> Result<Store, ImageError> {
@@ -68,11 +68,11 @@ impl Store {
         &self.dir
     }
 
-    fn blobs(&self) -> PathBuf {
+    pub(crate) fn blobs(&self) -> PathBuf {
         self.dir.join("blobs/sha256")
     }
 
-    fn tmp(&self) -> PathBuf {
+    pub(crate) fn tmp(&self) -> PathBuf {
         self.dir.join("tmp")
     }
 
@@ -82,7 +82,7 @@ impl Store {
 
     /// Takes the store's lock, making the store if needed; what is left in tmp/ then is a
     /// crashed writer's and is removed.
-    fn lock(&self) -> Result<Lock, ImageError> {
+    pub(crate) fn lock(&self) -> Result<Lock, ImageError> {
         use rustix::fs::{flock, open, FlockOperation, Mode, OFlags};
         for d in [self.blobs(), self.tmp(), self.dir.join("rootfs")] {
             std::fs::create_dir_all(&d).map_err(io_err("create", &d))?;
@@ -132,15 +132,22 @@ impl Store {
         Ok(idx.images.get(&name.to_string()).cloned())
     }
 
-    fn stored_name(&self, image: &str) -> Result<Name, ImageError> {
+    pub(crate) fn stored_name(&self, image: &str) -> Result<Name, ImageError> {
         match ImageRef::parse(image)? {
             ImageRef::Name(n) => Ok(n),
             _ => Err(ImageError::BadRef { image: image.to_owned(), detail: "a name in the store is wanted here, not a source".into() }),
         }
     }
 
-    /// The image for a pod's `image` and `imagePullPolicy`, unpacked and ready.
+    /// The image for a pod's `image` and `imagePullPolicy`, unpacked and ready, pulled
+    /// with Docker's default config for credentials when it needs a registry.
     pub fn resolve(&self, image: &str, policy: PullPolicy) -> Result<Image, ImageError> {
+        let opts = PullOptions { keyring: crate::registry::Keyring::default().with_default_docker_config()?, ..Default::default() };
+        self.resolve_with(image, policy, &opts)
+    }
+
+    /// [`Store::resolve`] with the pull's options (credentials, platform, CA files).
+    pub fn resolve_with(&self, image: &str, policy: PullPolicy, opts: &PullOptions) -> Result<Image, ImageError> {
         match ImageRef::parse(image)? {
             ImageRef::Dir(p) => {
                 // Absolute: a detached supervisor does not keep the caller's directory.
@@ -156,15 +163,11 @@ impl Store {
                 self.ready(image, &manifest, &lock)
             }
             ImageRef::Name(n) => {
-                let Some(s) = self.find(&n)? else {
-                    return Err(match policy {
-                        PullPolicy::Never => ImageError::NotPresent(n.to_string()),
-                        _ => ImageError::NeedsRegistry(n.to_string()),
-                    });
+                let s = match (self.find(&n)?, policy) {
+                    (Some(s), PullPolicy::Never | PullPolicy::IfNotPresent) => s,
+                    (None, PullPolicy::Never) => return Err(ImageError::NotPresent(n.to_string())),
+                    (_, PullPolicy::Always | PullPolicy::IfNotPresent) => self.pull(image, opts)?,
                 };
-                if policy == PullPolicy::Always {
-                    tracing::warn!("image {n}: imagePullPolicy Always, but registry pulls are not supported yet: the local store's copy is used");
-                }
                 let m = Want { hex: s.digest.trim_start_matches("sha256:").to_owned(), size: 0 };
                 if self.rootfs_dir(&s.digest).is_dir() {
                     let config = self.config_of(&s.digest, image)?;
@@ -193,7 +196,7 @@ impl Store {
     }
 
     /// Unpacks the image once (under the lock) and returns it.
-    fn ready(&self, source: &str, m: &Want, _lock: &Lock) -> Result<Image, ImageError> {
+    pub(crate) fn ready(&self, source: &str, m: &Want, _lock: &Lock) -> Result<Image, ImageError> {
         let (man, cfg, _) = self.manifest(m, source)?;
         let dest = self.rootfs_dir(&m.digest());
         if !dest.is_dir() {
@@ -307,11 +310,16 @@ impl Store {
             imported: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         };
         crate::crash_point("image-after-rootfs");
-        let mut idx = self.index()?;
-        idx.images.insert(summary.name.clone(), summary.clone());
-        self.write_index(&idx, &lock)?;
+        self.record(&summary, &lock)?;
         tracing::debug!("image {} imported: rootfs {}", summary.name, image.rootfs.display());
         Ok(summary)
+    }
+
+    /// Records a name in the index (under the lock).
+    pub(crate) fn record(&self, summary: &ImageSummary, lock: &Lock) -> Result<(), ImageError> {
+        let mut idx = self.index()?;
+        idx.images.insert(summary.name.clone(), summary.clone());
+        self.write_index(&idx, lock)
     }
 
     /// `image inspect`: the stored entry, its manifest and config.

@@ -1,8 +1,9 @@
-//! `hostproc image import|ls|inspect|rm`: hostproc's local image store (docs/images.md).
+//! `hostproc image pull|import|ls|inspect|rm`: hostproc's local image store (docs/images.md).
 
 pub mod import;
 pub mod inspect;
 pub mod ls;
+pub mod pull;
 pub mod rm;
 
 #[derive(clap::Args)]
@@ -15,6 +16,8 @@ pub struct Args {
 enum Command {
     /// Import an image from oci:DIR[:TAG] or oci-archive:FILE[:TAG] into the local store
     Import(import::Args),
+    /// Pull an image from its registry into the local store
+    Pull(pull::Args),
     /// List the images in the local store
     #[command(alias = "list")]
     Ls(ls::Args),
@@ -30,6 +33,7 @@ pub fn exec(g: &crate::Global, a: &Args) -> super::Result {
     match &a.command {
         Command::Import(a) => import::exec(&store, a),
         Command::Ls(a) => ls::exec(&store, a),
+        Command::Pull(a) => pull::exec(&store, a),
         Command::Inspect(a) => inspect::exec(&store, a),
         Command::Rm(a) => rm::exec(&store, a),
     }
