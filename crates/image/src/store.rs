@@ -163,10 +163,13 @@ impl Store {
                 self.ready(image, &manifest, &lock)
             }
             ImageRef::Name(n) => {
+                // Always pulls again what came from a registry; a name imported from a
+                // local source (oci:, oci-archive:) has no registry to ask and is used.
                 let s = match (self.find(&n)?, policy) {
-                    (Some(s), PullPolicy::Never | PullPolicy::IfNotPresent) => s,
+                    (Some(s), PullPolicy::Always) if s.source.starts_with("docker://") => self.pull(image, opts)?,
+                    (Some(s), _) => s,
                     (None, PullPolicy::Never) => return Err(ImageError::NotPresent(n.to_string())),
-                    (_, PullPolicy::Always | PullPolicy::IfNotPresent) => self.pull(image, opts)?,
+                    (None, PullPolicy::Always | PullPolicy::IfNotPresent) => self.pull(image, opts)?,
                 };
                 let m = Want { hex: s.digest.trim_start_matches("sha256:").to_owned(), size: 0 };
                 if self.rootfs_dir(&s.digest).is_dir() {
