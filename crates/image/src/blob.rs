@@ -102,6 +102,20 @@ impl BlobWriter {
     }
 }
 
+impl BlobWriter {
+    /// For content whose digest is learnt from itself (a docker-archive's files): stored
+    /// under its own sha256; returns (hex, size).
+    pub fn finish_as_is(mut self, blobs: &Path) -> Result<(String, u64), ImageError> {
+        let (hex, n) = self.seal()?;
+        let dest = blobs.join(&hex);
+        if !dest.exists() {
+            std::fs::rename(&self.temp, &dest).map_err(io_err("rename into place", &dest))?;
+            self.temp = PathBuf::new();
+        }
+        Ok((hex, n))
+    }
+}
+
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         if !self.temp.as_os_str().is_empty() {

@@ -9,6 +9,8 @@
 mod blob;
 pub mod config;
 mod error;
+mod gc;
+pub mod docker_archive;
 mod layout;
 pub mod registry;
 pub mod reference;
@@ -17,6 +19,7 @@ mod store;
 mod unpack;
 
 pub use config::ImageConfig;
+pub use gc::Pruned;
 pub use error::ImageError;
 pub use reference::{ImageRef, Name};
 pub use rootfs::ContainerRootfs;

@@ -52,8 +52,8 @@ pub struct ImageSummary {
 }
 
 #[derive(Default, Serialize, Deserialize)]
-struct Index {
-    images: BTreeMap<String, ImageSummary>,
+pub(crate) struct Index {
+    pub(crate) images: BTreeMap<String, ImageSummary>,
 }
 
 /// The store's flock, held while it lives.
@@ -76,7 +76,7 @@ impl Store {
         self.dir.join("tmp")
     }
 
-    fn rootfs_dir(&self, digest: &str) -> PathBuf {
+    pub(crate) fn rootfs_dir(&self, digest: &str) -> PathBuf {
         self.dir.join("rootfs").join(digest.trim_start_matches("sha256:"))
     }
 
@@ -99,7 +99,7 @@ impl Store {
         Ok(Lock(fd))
     }
 
-    fn index(&self) -> Result<Index, ImageError> {
+    pub(crate) fn index(&self) -> Result<Index, ImageError> {
         let p = self.dir.join("index.json");
         match std::fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| ImageError::BadSource { source_ref: p.display().to_string(), detail: format!("the store's index is damaged: {e}") }),
@@ -157,7 +157,7 @@ impl Store {
                 }
                 Ok(Image { reference: image.to_owned(), digest: None, rootfs: p, config: ImageConfig::default(), direct: true })
             }
-            ImageRef::Oci { .. } | ImageRef::OciArchive { .. } => {
+            ImageRef::Oci { .. } | ImageRef::OciArchive { .. } | ImageRef::DockerArchive { .. } => {
                 let lock = self.lock()?;
                 let (manifest, _) = self.import_source(image, &lock)?;
                 self.ready(image, &manifest, &lock)
@@ -183,7 +183,7 @@ impl Store {
         }
     }
 
-    fn manifest(&self, m: &Want, source: &str) -> Result<(ImageManifest, ImageConfiguration, Want), ImageError> {
+    pub(crate) fn manifest(&self, m: &Want, source: &str) -> Result<(ImageManifest, ImageConfiguration, Want), ImageError> {
         let bad = |d: String| ImageError::BadSource { source_ref: source.to_owned(), detail: d };
         let man = ImageManifest::from_reader(&blob::read_json(&self.blobs(), m, source)?[..]).map_err(|e| bad(format!("manifest {}: {e}", m.digest())))?;
         let cw = Want::from_descriptor(man.config(), source)?;
@@ -249,7 +249,12 @@ impl Store {
                 }
                 (Layout { dir: t.clone(), source: source.to_owned(), store_blobs: self.blobs() }, tag, Some(t))
             }
-            _ => return Err(ImageError::BadRef { image: source.to_owned(), detail: "import takes oci:DIR[:TAG] or oci-archive:FILE[:TAG]".into() }),
+            ImageRef::DockerArchive { file, name } => {
+                let res = crate::docker_archive::import(&file, name.as_deref(), source, &self.blobs(), &self.tmp());
+                crate::crash_point("image-after-blobs");
+                return res;
+            }
+            _ => return Err(ImageError::BadRef { image: source.to_owned(), detail: "import takes oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME]".into() }),
         };
         let res = self.copy_layout(&layout, tag.as_deref());
         if let Some(t) = staged {
@@ -368,7 +373,7 @@ impl Store {
     }
 
     /// Removes the blobs no named image refers to.
-    fn collect_blobs(&self, idx: &Index, _lock: &Lock) {
+    pub(crate) fn collect_blobs(&self, idx: &Index, _lock: &Lock) {
         let mut keep = std::collections::HashSet::new();
         for s in idx.images.values() {
             let hex = s.digest.trim_start_matches("sha256:").to_owned();

@@ -1,8 +1,9 @@
-//! `hostproc image pull|import|ls|inspect|rm`: hostproc's local image store (docs/images.md).
+//! `hostproc image pull|import|ls|inspect|rm|prune`: hostproc's local image store (docs/images.md).
 
 pub mod import;
 pub mod inspect;
 pub mod ls;
+pub mod prune;
 pub mod pull;
 pub mod rm;
 
@@ -14,7 +15,7 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Command {
-    /// Import an image from oci:DIR[:TAG] or oci-archive:FILE[:TAG] into the local store
+    /// Import an image from oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME] into the local store
     Import(import::Args),
     /// Pull an image from its registry into the local store
     Pull(pull::Args),
@@ -23,6 +24,8 @@ enum Command {
     Ls(ls::Args),
     /// Print an image's store entry, manifest and config as JSON
     Inspect(inspect::Args),
+    /// Remove the unpacked trees and blobs no named image (and no running container) uses
+    Prune(prune::Args),
     /// Remove an image from the local store
     #[command(alias = "remove")]
     Rm(rm::Args),
@@ -34,6 +37,7 @@ pub fn exec(g: &crate::Global, a: &Args) -> super::Result {
         Command::Import(a) => import::exec(&store, a),
         Command::Ls(a) => ls::exec(&store, a),
         Command::Pull(a) => pull::exec(&store, a),
+        Command::Prune(a) => prune::exec(&store, a),
         Command::Inspect(a) => inspect::exec(&store, a),
         Command::Rm(a) => rm::exec(&store, a),
     }
