@@ -23,10 +23,13 @@ fn store(root: &Root) -> PathBuf {
 
 /// Nothing half-made: tmp empty, no rootfs, no name, and only the given blobs.
 fn assert_nothing_half_written(root: &Root) {
-    let s = store(root);
+    assert_store_has_nothing_half_written(&store(root), &format!("{:?}", root.entries()));
+}
+
+fn assert_store_has_nothing_half_written(s: &Path, entries: &str) {
     for d in ["tmp", "rootfs"] {
         let n = fs::read_dir(s.join(d)).map(|r| r.count()).unwrap_or(0);
-        assert_eq!(n, 0, "{d} is not empty: {:?}", root.entries());
+        assert_eq!(n, 0, "{d} is not empty: {entries}");
     }
     let idx = fs::read_to_string(s.join("index.json")).unwrap_or_default();
     assert!(!idx.contains("\"name\""), "a name was recorded: {idx}");
@@ -268,4 +271,40 @@ fn a_bearer_token_from_the_token_server_with_basic_credentials() {
     o.assert_code(0);
     assert!(ts.log().iter().any(|l| l.ends_with("granted")), "{:?}", ts.log());
     assert_eq!(reg.blob_gets(), 4, "{}", reg.log_text());
+}
+
+/// Unmounts the test's tmpfs when the test ends, passed or not.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_pull_with_nothing_half_written() {
+    need_registry!();
+    let t = tempdir();
+    let reg = Registry::start(&t.path().join("reg"), &t.path().join("storage"), None, &Auth::None);
+    // A 3 MB layer, stored uncompressed, for a store on a 1 MB tmpfs.
+    let mut x: u32 = 12345;
+    let big: String = (0..3 << 20).map(|_| {
+        x = x.wrapping_mul(1103515245).wrapping_add(12345);
+        (b'a' + (x >> 16) as u8 % 26) as char
+    }).collect();
+    let mut l = Layout::new(&t.path().join("layout"));
+    let (m, _) = l.image(&[(oci::tar(&[E::File("big.txt", &big, 0o644)]), C::None)], None, &["true"]);
+    push_layout_image(&reg.addr, "test/big", Some("1"), &l, &m);
+    let small = t.path().join("small");
+    fs::create_dir(&small).unwrap();
+    let st = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"]).arg(&small).status().unwrap();
+    assert!(st.success(), "mount a tmpfs");
+    let _guard = Tmpfs(small.clone());
+    let mut c = std::process::Command::new(HOSTPROC);
+    c.arg("--root").arg(&small).args(["image", "pull", &format!("{}/test/big:1", reg.addr)]);
+    let o = execute(c);
+    o.assert_code(1);
+    assert!(o.stderr.contains("No space left on device") && o.stderr.contains("cannot write"), "{}", o.dump());
+    assert_store_has_nothing_half_written(&small.join("images"), "");
 }

@@ -24,7 +24,7 @@ req=$(cat)
 echo "called args=$* image=$(echo "$req" | sed 's/.*"image":"\([^"]*\)".*/\1/')" >> "$HP_LOG"
 case "$HP_MODE" in
 fail) echo "no credentials for you" >&2; exit 3 ;;
-hang) sleep 30 ;;
+hang) echo "group=$$" >> "$HP_LOG"; sleep 30 ;;
 garbage) echo "this is not json" ;;
 *) printf '{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderResponse","cacheKeyType":"%s",%s"auth":{"%s":{"username":"alice","password":"%s"}}}' "$HP_KEY" "$HP_DURATION" "$HP_REGISTRY" "$HP_PASSWORD" ;;
 esac
@@ -174,6 +174,15 @@ fn a_failing_hanging_or_garbage_plugin_is_named_and_the_pull_goes_on_anonymously
         assert!(o.stderr.contains("credential provider hp-creds") && o.stderr.contains(what) && o.stderr.contains("going on without its credentials"), "{mode}: {}", o.dump());
         assert!(started.elapsed() < std::time::Duration::from_secs(20), "{mode}");
     }
+    // The hung plugin was killed with its process group (its `sleep` too).
+    let group: i32 = open.calls().iter().find_map(|l| l.strip_prefix("group=")).expect("the hang plugin ran").parse().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let left: Vec<_> = fs::read_dir("/proc").unwrap().flatten().filter_map(|e| fs::read_to_string(e.path().join("stat")).ok()).filter(|st| {
+        let f: Vec<&str> = st.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+        // Killed ones may wait as zombies for their new parent to reap them.
+        f.first() != Some(&"Z") && f.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(group)
+    }).collect();
+    assert!(left.is_empty(), "left running: {left:?}");
     // Against a registry that needs credentials the refusal says why there were none.
     let closed = fixture(true);
     let root = Root::new();

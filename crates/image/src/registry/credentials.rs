@@ -98,7 +98,7 @@ impl DockerConfig {
     /// specific key first.
     fn lookup(&self, image: &str, registry: &str, found: &mut Found) {
         let mut keys: Vec<(&String, &AuthEntry)> = self.auths.iter().filter(|(k, _)| urls_match(&normalize_key(k), image)).collect();
-        keys.sort_by(|a, b| normalize_key(b.0).cmp(&normalize_key(a.0)));
+        keys.sort_by_key(|k| std::cmp::Reverse(normalize_key(k.0)));
         for (k, e) in keys {
             match entry_cred(e) {
                 Ok(Some((u, p))) => found.creds.push(Cred { username: u, password: p, from: format!("{} auths[{k}]", self.origin) }),

@@ -260,7 +260,10 @@ impl Providers {
         let bin = self.bin_dir.join(&p.name);
         let fail = |d: String| format!("credential provider {} ({}) for {image}: {d}; going on without its credentials", p.name, bin.display());
         let req = serde_json::json!({"apiVersion": p.api_version, "kind": "CredentialProviderRequest", "image": image});
+        use std::os::unix::process::CommandExt;
+        // Its own process group: a hung plugin is killed with whatever it started.
         let mut child = Command::new(&bin)
+            .process_group(0)
             .args(&p.args)
             .envs(p.env.iter().map(|e| (&e.name, &e.value)))
             .stdin(Stdio::piped())
@@ -288,6 +291,9 @@ impl Providers {
             match child.try_wait() {
                 Ok(Some(s)) => break s,
                 Ok(None) if start.elapsed() >= self.timeout => {
+                    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+                        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                    }
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(fail(format!("it did not answer within {:?} and was killed", self.timeout)));
