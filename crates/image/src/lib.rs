@@ -1,6 +1,6 @@
-//! Container images from local sources: `dir:`, `oci:` layouts, `oci-archive:` tars and
-//! names in hostproc's local store; layers unpacked safely (nothing written outside the
-//! target); each image unpacked once and shared read-only; each container given its own
+//! Container images from registries and local sources: `dir:`, `oci:` layouts,
+//! `oci-archive:` and `docker-archive:` tars and names in hostproc's local store; layers
+//! unpacked safely (nothing written outside the target); each image unpacked once and shared read-only; each container given its own
 //! writable view (overlayfs, or a copy where the kernel does not allow it).
 //!
 //! Registry pulls ([`registry`]) go through oci-client into the same store: blobs by

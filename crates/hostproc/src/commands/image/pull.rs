@@ -67,14 +67,12 @@ pub struct Args {
     quiet: bool,
     #[command(flatten)]
     flags: PullFlags,
-    /// hostproc's --root, for the credential provider cache
-    #[arg(skip)]
-    root: PathBuf,
 }
 
 pub fn exec(store: &Store, a: &Args) -> super::Result {
-    let root = store.dir().parent().map(Path::to_path_buf).unwrap_or_else(|| a.root.clone());
-    let mut opts = a.flags.options(&root, a.platform.as_deref())?;
+    // The store is `<root>/images`: the provider cache goes beside the rest of it.
+    let root = store.dir().parent().unwrap_or(Path::new("/"));
+    let mut opts = a.flags.options(root, a.platform.as_deref())?;
     if !a.quiet {
         opts.progress = Some(if std::io::stderr().is_terminal() { Arc::new(Bars::default()) as Arc<dyn Progress> } else { Arc::new(Lines) });
     }
