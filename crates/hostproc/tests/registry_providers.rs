@@ -211,3 +211,39 @@ fn a_bad_provider_config_is_refused_naming_the_field() {
         assert!(o.stderr.contains(cfg.to_str().unwrap()) && o.stderr.contains(want), "{want}: {}", o.dump());
     }
 }
+
+#[test]
+fn docker_credential_helpers_from_cred_helpers_and_creds_store() {
+    let f = fixture(true);
+    let helpers = f.t.path().join("helpers");
+    fs::create_dir(&helpers).unwrap();
+    let log = f.t.path().join("helper.log");
+    for (name, answer) in [("hpgood", r#"{"ServerURL":"x","Username":"alice","Secret":"s3cret"}"#), ("hpnone", "credentials not found in native keychain")] {
+        let code = if name == "hpnone" { 1 } else { 0 };
+        let script = format!("#!/bin/sh\necho \"{name} $1 $(cat)\" >> {}\necho '{answer}'\nexit {code}\n", log.display());
+        fs::write(helpers.join(format!("docker-credential-{name}")), script).unwrap();
+        fs::set_permissions(helpers.join(format!("docker-credential-{name}")), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", helpers.display(), std::env::var("PATH").unwrap_or_default());
+    let pull = |cfg: serde_json::Value| {
+        let dir = f.t.path().join(format!("dc{}", cfg.to_string().len()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+        let root = Root::new();
+        let mut c = command(&root);
+        c.args(["image", "pull", &format!("{}/team/a:1", f.reg.addr)]).env("DOCKER_CONFIG", &dir).env("PATH", &path);
+        execute(c)
+    };
+    // credHelpers names the helper for this registry; it is asked with the registry on stdin.
+    pull(serde_json::json!({"credHelpers": {f.reg.addr.clone(): "hpgood"}, "credsStore": "hpnone"})).assert_code(0);
+    assert_eq!(fs::read_to_string(&log).unwrap(), format!("hpgood get {}\n", f.reg.addr));
+    // credsStore for the rest; "not found" is no credential, and the refusal says none were found.
+    let o = pull(serde_json::json!({"credsStore": "hpnone"}));
+    o.assert_code(1);
+    assert!(o.stderr.contains("no credentials were found"), "{}", o.dump());
+    assert!(fs::read_to_string(&log).unwrap().ends_with(&format!("hpnone get {}\n", f.reg.addr)));
+    // A helper that is not installed is named.
+    let o = pull(serde_json::json!({"credsStore": "hpmissing"}));
+    o.assert_code(1);
+    assert!(o.stderr.contains("cannot run docker-credential-hpmissing"), "{}", o.dump());
+}
