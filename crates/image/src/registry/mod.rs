@@ -185,10 +185,14 @@ impl Store {
         let (blobs, tmp) = (self.blobs(), self.tmp());
         let src = format!("registry {}", session.registry());
         blob::put(&blobs, &tmp, &mw, &src, || Ok(Box::new(std::io::Cursor::new(body.to_vec())) as Box<dyn std::io::Read>))?;
-        for (i, w) in all.iter().enumerate() {
+        // All at once (skopeo does too): while one blob waits on the network another is
+        // hashed and written. A failure drops the others, whose temporary files go.
+        let fetches = all.iter().enumerate().map(|(i, w)| {
             let media = if i == 0 { man.config().media_type().to_string() } else { man.layers()[i - 1].media_type().to_string() };
-            self.fetch_blob(&session, name, w, &media, &src, opts.progress.as_deref()).await?;
-        }
+            let (session, src, progress) = (&session, &src, opts.progress.as_deref());
+            async move { self.fetch_blob(session, name, w, &media, src, progress).await }
+        });
+        futures_util::future::try_join_all(fetches).await?;
         crate::crash_point("image-after-blobs");
         let image = self.ready(&shown, &mw, &lock)?;
         let summary = ImageSummary {
