@@ -32,14 +32,14 @@ pub struct PullFlags {
 
 impl PullFlags {
     pub fn options(&self, root: &Path, platform: Option<&str>) -> Result<PullOptions, ImageError> {
-        let mut keyring = Keyring::default();
-        keyring.docker = match &self.docker_config {
+        let docker = match &self.docker_config {
             Some(p) => Some(hostproc_image::registry::credentials::DockerConfig::load(p)?.ok_or_else(|| ImageError::Credentials {
                 origin: p.display().to_string(),
                 detail: "no such file (--docker-config)".into(),
             })?),
             None => Keyring::default().with_default_docker_config()?.docker,
         };
+        let mut keyring = Keyring { docker, ..Default::default() };
         if let (Some(c), Some(d)) = (&self.provider_config, &self.provider_bin_dir) {
             let cache = root.join("images/credential-provider-cache.json");
             std::fs::create_dir_all(root.join("images")).map_err(|e| ImageError::Io { what: "create", path: root.join("images"), source: e })?;
