@@ -114,7 +114,7 @@ enum Command {
     Features,
     /// Write a starter config.json for a HostProcess bundle
     Spec(commands::spec::Args),
-    /// Images in hostproc's local store: import, ls, inspect, rm
+    /// Images in hostproc's local store: pull, import, ls, inspect, rm, prune
     #[cfg(feature = "pod")]
     Image(commands::image::Args),
     /// Kubernetes HostProcess pods on this host: validate, run, ls, stop, rm, logs

@@ -268,12 +268,14 @@ fn a_corrupt_blob_is_refused_and_not_kept() {
 fn pull_policies_on_names_not_in_the_store() {
     let root = Root::new();
     let s = Store::open(root.path()).unwrap();
-    let e = s.resolve("nothere:1", PullPolicy::IfNotPresent).unwrap_err().to_string();
-    assert!(e.contains("not in the local store; registry pulls are not supported yet: import it with `hostproc image import oci-archive:FILE docker.io/library/nothere:1`"), "{e}");
+    // IfNotPresent and Always pull (tests/registry.rs); here from a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let e = s.resolve(&format!("127.0.0.1:{port}/nothere:1"), PullPolicy::IfNotPresent).unwrap_err().to_string();
+    assert!(e.contains(&format!("cannot reach registry 127.0.0.1:{port}")), "{e}");
     let e = s.resolve("nothere:1", PullPolicy::Never).unwrap_err().to_string();
-    assert!(e.contains("imagePullPolicy is Never"), "{e}");
-    let e = s.resolve("nothere", PullPolicy::Always).unwrap_err().to_string();
-    assert!(e.contains("registry pulls are not supported yet"), "{e}");
+    assert!(e.contains("imagePullPolicy is Never: pull it with `hostproc image pull docker.io/library/nothere:1`"), "{e}");
+    let e = s.resolve(&format!("127.0.0.1:{port}/nothere"), PullPolicy::Always).unwrap_err().to_string();
+    assert!(e.contains("cannot reach registry"), "{e}");
     assert_eq!(PullPolicy::default_for("nothere"), PullPolicy::Always);
     assert_eq!(PullPolicy::default_for("x:1"), PullPolicy::IfNotPresent);
     // Nothing was made for a refused name.

@@ -47,12 +47,88 @@ pub(crate) fn temp_name(tmp: &Path, what: &str) -> PathBuf {
     tmp.join(format!("{what}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)))
 }
 
+/// A blob being written to a temporary file: hashed and counted as it arrives (a registry's
+/// stream or a file), stopping past the descriptor's size; `finish` checks both and renames
+/// it into the store, and anything short of that removes the temporary file (also on drop).
+pub(crate) struct BlobWriter {
+    file: Option<std::fs::File>,
+    temp: PathBuf,
+    hash: Sha256,
+    count: u64,
+    limit: u64,
+}
+
+impl BlobWriter {
+    pub fn create(temp: PathBuf, limit: u64) -> Result<BlobWriter, ImageError> {
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&temp).map_err(io_err("create", &temp))?;
+        Ok(BlobWriter { file: Some(f), temp, hash: Sha256::new(), count: 0, limit })
+    }
+
+    /// Writes a chunk; false once the blob is longer than its limit (stop reading).
+    pub fn write(&mut self, chunk: &[u8]) -> Result<bool, ImageError> {
+        self.hash.update(chunk);
+        let f = self.file.as_mut().expect("written before finish");
+        f.write_all(chunk).map_err(io_err("write", &self.temp))?;
+        self.count += chunk.len() as u64;
+        Ok(self.count <= self.limit)
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Synced; returns (hex, size) and the temporary path (still owned by the writer).
+    fn seal(&mut self) -> Result<(String, u64), ImageError> {
+        let f = self.file.take().expect("sealed once");
+        f.sync_all().map_err(io_err("sync", &self.temp))?;
+        Ok((format!("{:x}", std::mem::take(&mut self.hash).finalize()), self.count))
+    }
+
+    /// Checks the blob against `want` and renames it to `dest`; on error nothing is left.
+    pub fn finish(mut self, want: &Want, dest: &Path, source: &str) -> Result<(), ImageError> {
+        let (hex, n) = self.seal()?;
+        crate::crash_point("image-blob-written");
+        let bad = |detail: String| ImageError::BadBlob { source_ref: source.to_owned(), digest: want.digest(), detail };
+        if n != want.size {
+            let has = if n > want.size { "more".to_owned() } else { n.to_string() };
+            return Err(bad(format!("it has {has} bytes where its descriptor says {}: the source is corrupt or truncated", want.size)));
+        }
+        if hex != want.hex {
+            return Err(bad(format!("its content's sha256 is {hex}: the source is corrupt")));
+        }
+        std::fs::rename(&self.temp, dest).map_err(io_err("rename into place", dest))?;
+        self.temp = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl BlobWriter {
+    /// For content whose digest is learnt from itself (a docker-archive's files): stored
+    /// under its own sha256; returns (hex, size).
+    pub fn finish_as_is(mut self, blobs: &Path) -> Result<(String, u64), ImageError> {
+        let (hex, n) = self.seal()?;
+        let dest = blobs.join(&hex);
+        if !dest.exists() {
+            std::fs::rename(&self.temp, &dest).map_err(io_err("rename into place", &dest))?;
+            self.temp = PathBuf::new();
+        }
+        Ok((hex, n))
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if !self.temp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
 /// Copies `r` to `file` while hashing, stopping past `limit` bytes; returns (hex, size).
+/// The file stays (the caller checks and renames or removes it).
 pub(crate) fn copy_hashing(mut r: impl Read, file: &Path, limit: u64) -> Result<(String, u64), ImageError> {
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(file).map_err(io_err("create", file))?;
-    let mut hash = Sha256::new();
+    let mut w = BlobWriter::create(file.to_path_buf(), limit)?;
     let mut buf = vec![0u8; 1 << 16];
-    let mut n = 0u64;
     loop {
         let k = match r.read(&mut buf) {
             Ok(0) => break,
@@ -60,15 +136,13 @@ pub(crate) fn copy_hashing(mut r: impl Read, file: &Path, limit: u64) -> Result<
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(io_err("read into", file)(e)),
         };
-        hash.update(&buf[..k]);
-        f.write_all(&buf[..k]).map_err(io_err("write", file))?;
-        n += k as u64;
-        if n > limit {
+        if !w.write(&buf[..k])? {
             break;
         }
     }
-    f.sync_all().map_err(io_err("sync", file))?;
-    Ok((format!("{:x}", hash.finalize()), n))
+    let res = w.seal();
+    w.temp = PathBuf::new();
+    res
 }
 
 /// Puts a blob in `blobs` from `r`, checked against `want`; nothing is read when the store
@@ -79,23 +153,21 @@ pub(crate) fn put(blobs: &Path, tmp: &Path, want: &Want, source: &str, r: impl F
         return Ok(());
     }
     let bad = |detail: String| ImageError::BadBlob { source_ref: source.to_owned(), digest: want.digest(), detail };
-    let reader = r().map_err(|e| bad(format!("cannot read it: {e}")))?;
-    let t = temp_name(tmp, "blob");
-    let res = copy_hashing(reader, &t, want.size).and_then(|(hex, n)| {
-        crate::crash_point("image-blob-written");
-        if n != want.size {
-            let has = if n > want.size { "more".to_owned() } else { n.to_string() };
-            Err(bad(format!("it has {has} bytes where its descriptor says {}: the source is corrupt or truncated", want.size)))
-        } else if hex != want.hex {
-            Err(bad(format!("its content's sha256 is {hex}: the source is corrupt")))
-        } else {
-            std::fs::rename(&t, &dest).map_err(io_err("rename into place", &dest))
+    let mut reader = r().map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let mut w = BlobWriter::create(temp_name(tmp, "blob"), want.size)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(bad(format!("cannot read it: {e}"))),
+        };
+        if !w.write(&buf[..k])? {
+            break;
         }
-    });
-    if res.is_err() {
-        let _ = std::fs::remove_file(&t);
     }
-    res
+    w.finish(want, &dest, source)
 }
 
 /// Reads a small JSON blob (manifest, index, config) already in the store, checked again.

@@ -9,9 +9,11 @@ pub enum ImageError {
     BadRef { image: String, detail: String },
     #[error("imagePullPolicy {0:?} is not valid: use Always, IfNotPresent or Never")]
     BadPolicy(String),
-    #[error("image {0:?} is not in the local store; registry pulls are not supported yet: import it with `hostproc image import oci-archive:FILE {0}` (or oci:DIR)")]
-    NeedsRegistry(String),
-    #[error("image {0:?} is not in the local store and imagePullPolicy is Never: import it with `hostproc image import oci-archive:FILE {0}`")]
+    #[error("image {image}: {detail}")]
+    Registry { image: String, detail: String },
+    #[error("credentials from {origin}: {detail}")]
+    Credentials { origin: String, detail: String },
+    #[error("image {0:?} is not in the local store and imagePullPolicy is Never: pull it with `hostproc image pull {0}` or import it with `hostproc image import oci-archive:FILE {0}`")]
     NotPresent(String),
     #[error("image {0:?} is not in the local store (see `hostproc image ls`)")]
     NotInStore(String),

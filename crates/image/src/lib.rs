@@ -1,24 +1,29 @@
-//! Container images from local sources: `dir:`, `oci:` layouts, `oci-archive:` tars and
-//! names in hostproc's local store; layers unpacked safely (nothing written outside the
-//! target); each image unpacked once and shared read-only; each container given its own
+//! Container images from registries and local sources: `dir:`, `oci:` layouts,
+//! `oci-archive:` and `docker-archive:` tars and names in hostproc's local store; layers
+//! unpacked safely (nothing written outside the target); each image unpacked once and shared read-only; each container given its own
 //! writable view (overlayfs, or a copy where the kernel does not allow it).
 //!
-//! Registry pulls are not here yet (issue 13): the store is shaped for them (blobs by
-//! sha256, checked while written, temp name then rename, a store lock).
+//! Registry pulls ([`registry`]) go through oci-client into the same store: blobs by
+//! sha256, checked while they arrive, temp name then rename, a store lock.
 
 mod blob;
 pub mod config;
 mod error;
+mod gc;
+pub mod docker_archive;
 mod layout;
+pub mod registry;
 pub mod reference;
 mod rootfs;
 mod store;
 mod unpack;
 
 pub use config::ImageConfig;
+pub use gc::Pruned;
 pub use error::ImageError;
 pub use reference::{ImageRef, Name};
 pub use rootfs::ContainerRootfs;
+pub use registry::{Platform, PullOptions};
 pub use store::{Image, ImageSummary, Store};
 
 /// Dies here with SIGKILL if `HOSTPROC_CRASH_AT` names this point (tests prove that a
@@ -35,8 +40,7 @@ pub const CRASH_POINTS: &[&str] = &["image-blob-written", "image-after-blobs", "
 /// Kubernetes' imagePullPolicy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PullPolicy {
-    /// Registry pulls are not supported yet: a name in the store is used as it is, with a
-    /// warning; one that is not there is refused as with IfNotPresent.
+    /// Pulled every time (blobs already in the store are not downloaded again).
     Always,
     IfNotPresent,
     Never,

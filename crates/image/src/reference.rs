@@ -18,6 +18,8 @@ pub enum ImageRef {
     Oci { path: PathBuf, tag: Option<String> },
     /// A tar of an OCI image layout.
     OciArchive { file: PathBuf, tag: Option<String> },
+    /// A `docker save` tar, and the image's name in it (RepoTags) when it holds several.
+    DockerArchive { file: PathBuf, name: Option<String> },
     /// A name looked up in hostproc's local store.
     Name(Name),
 }
@@ -81,8 +83,15 @@ impl ImageRef {
             }
             return Ok(ImageRef::OciArchive { file, tag });
         }
+        if let Some(p) = s.strip_prefix("docker-archive:") {
+            let (file, name) = crate::docker_archive::split(p);
+            if file.as_os_str().is_empty() {
+                return Err(bad(s, "docker-archive: needs a tar file: docker-archive:/path/to/image.tar[:NAME]"));
+            }
+            return Ok(ImageRef::DockerArchive { file, name });
+        }
         if let Some((scheme, _)) = s.split_once(':').filter(|(a, b)| !a.contains(['/', '.']) && b.starts_with("//")) {
-            return Err(bad(s, format!("{scheme}: sources are not supported: use dir:, oci:, oci-archive: or a name in the local store")));
+            return Err(bad(s, format!("{scheme}: sources are not supported: use dir:, oci:, oci-archive:, docker-archive: or a name (pulled from its registry)")));
         }
         Ok(ImageRef::Name(Name::parse(s)?))
     }

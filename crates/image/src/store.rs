@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::blob::{self, Want};
 use crate::error::{io_err, rio_err};
 use crate::layout::{stage_archive, Layout};
-use crate::{ImageConfig, ImageError, ImageRef, Name, PullPolicy};
+use crate::{ImageConfig, ImageError, ImageRef, Name, PullOptions, PullPolicy};
 
 /// The local store (nothing is made until something is written to it).
 pub struct Store {
@@ -52,12 +52,12 @@ pub struct ImageSummary {
 }
 
 #[derive(Default, Serialize, Deserialize)]
-struct Index {
-    images: BTreeMap<String, ImageSummary>,
+pub(crate) struct Index {
+    pub(crate) images: BTreeMap<String, ImageSummary>,
 }
 
 /// The store's flock, held while it lives.
-struct Lock(#[allow(dead_code)] OwnedFd);
+pub(crate) struct Lock(#[allow(dead_code)] OwnedFd);
 
 impl Store {
     pub fn open(root: &Path) -> Result<Store, ImageError> {
@@ -68,21 +68,21 @@ impl Store {
         &self.dir
     }
 
-    fn blobs(&self) -> PathBuf {
+    pub(crate) fn blobs(&self) -> PathBuf {
         self.dir.join("blobs/sha256")
     }
 
-    fn tmp(&self) -> PathBuf {
+    pub(crate) fn tmp(&self) -> PathBuf {
         self.dir.join("tmp")
     }
 
-    fn rootfs_dir(&self, digest: &str) -> PathBuf {
+    pub(crate) fn rootfs_dir(&self, digest: &str) -> PathBuf {
         self.dir.join("rootfs").join(digest.trim_start_matches("sha256:"))
     }
 
     /// Takes the store's lock, making the store if needed; what is left in tmp/ then is a
     /// crashed writer's and is removed.
-    fn lock(&self) -> Result<Lock, ImageError> {
+    pub(crate) fn lock(&self) -> Result<Lock, ImageError> {
         use rustix::fs::{flock, open, FlockOperation, Mode, OFlags};
         for d in [self.blobs(), self.tmp(), self.dir.join("rootfs")] {
             std::fs::create_dir_all(&d).map_err(io_err("create", &d))?;
@@ -99,7 +99,7 @@ impl Store {
         Ok(Lock(fd))
     }
 
-    fn index(&self) -> Result<Index, ImageError> {
+    pub(crate) fn index(&self) -> Result<Index, ImageError> {
         let p = self.dir.join("index.json");
         match std::fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| ImageError::BadSource { source_ref: p.display().to_string(), detail: format!("the store's index is damaged: {e}") }),
@@ -132,15 +132,22 @@ impl Store {
         Ok(idx.images.get(&name.to_string()).cloned())
     }
 
-    fn stored_name(&self, image: &str) -> Result<Name, ImageError> {
+    pub(crate) fn stored_name(&self, image: &str) -> Result<Name, ImageError> {
         match ImageRef::parse(image)? {
             ImageRef::Name(n) => Ok(n),
             _ => Err(ImageError::BadRef { image: image.to_owned(), detail: "a name in the store is wanted here, not a source".into() }),
         }
     }
 
-    /// The image for a pod's `image` and `imagePullPolicy`, unpacked and ready.
+    /// The image for a pod's `image` and `imagePullPolicy`, unpacked and ready, pulled
+    /// with Docker's default config for credentials when it needs a registry.
     pub fn resolve(&self, image: &str, policy: PullPolicy) -> Result<Image, ImageError> {
+        let opts = PullOptions { keyring: crate::registry::Keyring::default().with_default_docker_config()?, ..Default::default() };
+        self.resolve_with(image, policy, &opts)
+    }
+
+    /// [`Store::resolve`] with the pull's options (credentials, platform, CA files).
+    pub fn resolve_with(&self, image: &str, policy: PullPolicy, opts: &PullOptions) -> Result<Image, ImageError> {
         match ImageRef::parse(image)? {
             ImageRef::Dir(p) => {
                 // Absolute: a detached supervisor does not keep the caller's directory.
@@ -150,21 +157,20 @@ impl Store {
                 }
                 Ok(Image { reference: image.to_owned(), digest: None, rootfs: p, config: ImageConfig::default(), direct: true })
             }
-            ImageRef::Oci { .. } | ImageRef::OciArchive { .. } => {
+            ImageRef::Oci { .. } | ImageRef::OciArchive { .. } | ImageRef::DockerArchive { .. } => {
                 let lock = self.lock()?;
                 let (manifest, _) = self.import_source(image, &lock)?;
                 self.ready(image, &manifest, &lock)
             }
             ImageRef::Name(n) => {
-                let Some(s) = self.find(&n)? else {
-                    return Err(match policy {
-                        PullPolicy::Never => ImageError::NotPresent(n.to_string()),
-                        _ => ImageError::NeedsRegistry(n.to_string()),
-                    });
+                // Always pulls again what came from a registry; a name imported from a
+                // local source (oci:, oci-archive:) has no registry to ask and is used.
+                let s = match (self.find(&n)?, policy) {
+                    (Some(s), PullPolicy::Always) if s.source.starts_with("docker://") => self.pull(image, opts)?,
+                    (Some(s), _) => s,
+                    (None, PullPolicy::Never) => return Err(ImageError::NotPresent(n.to_string())),
+                    (None, PullPolicy::Always | PullPolicy::IfNotPresent) => self.pull(image, opts)?,
                 };
-                if policy == PullPolicy::Always {
-                    tracing::warn!("image {n}: imagePullPolicy Always, but registry pulls are not supported yet: the local store's copy is used");
-                }
                 let m = Want { hex: s.digest.trim_start_matches("sha256:").to_owned(), size: 0 };
                 if self.rootfs_dir(&s.digest).is_dir() {
                     let config = self.config_of(&s.digest, image)?;
@@ -177,7 +183,7 @@ impl Store {
         }
     }
 
-    fn manifest(&self, m: &Want, source: &str) -> Result<(ImageManifest, ImageConfiguration, Want), ImageError> {
+    pub(crate) fn manifest(&self, m: &Want, source: &str) -> Result<(ImageManifest, ImageConfiguration, Want), ImageError> {
         let bad = |d: String| ImageError::BadSource { source_ref: source.to_owned(), detail: d };
         let man = ImageManifest::from_reader(&blob::read_json(&self.blobs(), m, source)?[..]).map_err(|e| bad(format!("manifest {}: {e}", m.digest())))?;
         let cw = Want::from_descriptor(man.config(), source)?;
@@ -193,7 +199,7 @@ impl Store {
     }
 
     /// Unpacks the image once (under the lock) and returns it.
-    fn ready(&self, source: &str, m: &Want, _lock: &Lock) -> Result<Image, ImageError> {
+    pub(crate) fn ready(&self, source: &str, m: &Want, _lock: &Lock) -> Result<Image, ImageError> {
         let (man, cfg, _) = self.manifest(m, source)?;
         let dest = self.rootfs_dir(&m.digest());
         if !dest.is_dir() {
@@ -243,7 +249,12 @@ impl Store {
                 }
                 (Layout { dir: t.clone(), source: source.to_owned(), store_blobs: self.blobs() }, tag, Some(t))
             }
-            _ => return Err(ImageError::BadRef { image: source.to_owned(), detail: "import takes oci:DIR[:TAG] or oci-archive:FILE[:TAG]".into() }),
+            ImageRef::DockerArchive { file, name } => {
+                let res = crate::docker_archive::import(&file, name.as_deref(), source, &self.blobs(), &self.tmp());
+                crate::crash_point("image-after-blobs");
+                return res;
+            }
+            _ => return Err(ImageError::BadRef { image: source.to_owned(), detail: "import takes oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME]".into() }),
         };
         let res = self.copy_layout(&layout, tag.as_deref());
         if let Some(t) = staged {
@@ -307,11 +318,16 @@ impl Store {
             imported: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         };
         crate::crash_point("image-after-rootfs");
-        let mut idx = self.index()?;
-        idx.images.insert(summary.name.clone(), summary.clone());
-        self.write_index(&idx, &lock)?;
+        self.record(&summary, &lock)?;
         tracing::debug!("image {} imported: rootfs {}", summary.name, image.rootfs.display());
         Ok(summary)
+    }
+
+    /// Records a name in the index (under the lock).
+    pub(crate) fn record(&self, summary: &ImageSummary, lock: &Lock) -> Result<(), ImageError> {
+        let mut idx = self.index()?;
+        idx.images.insert(summary.name.clone(), summary.clone());
+        self.write_index(&idx, lock)
     }
 
     /// `image inspect`: the stored entry, its manifest and config.
@@ -357,7 +373,7 @@ impl Store {
     }
 
     /// Removes the blobs no named image refers to.
-    fn collect_blobs(&self, idx: &Index, _lock: &Lock) {
+    pub(crate) fn collect_blobs(&self, idx: &Index, _lock: &Lock) {
         let mut keep = std::collections::HashSet::new();
         for s in idx.images.values() {
             let hex = s.digest.trim_start_matches("sha256:").to_owned();

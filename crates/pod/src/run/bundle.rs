@@ -17,7 +17,7 @@ use super::{io_err, PodError};
 /// directory; `oci:`, `oci-archive:`, names in the store, with imagePullPolicy) and a
 /// writable view of it made in `dir` (recorded there first: [`release_view`] undoes it,
 /// also after a crash). Returns the view's path and the image's config.
-pub fn image_view(root: &Path, c: &Container, base: Option<&Path>, field: &str, dir: &Path) -> Result<(PathBuf, ImageConfig), PodError> {
+pub fn image_view(root: &Path, c: &Container, base: Option<&Path>, field: &str, dir: &Path, pull: &hostproc_image::PullOptions) -> Result<(PathBuf, ImageConfig), PodError> {
     let mut image = c.image.clone().unwrap_or_default();
     if let Some(p) = image.strip_prefix("dir:").filter(|p| !p.starts_with('/')) {
         image = format!("dir:{}", base.unwrap_or(Path::new("")).join(p).display());
@@ -27,7 +27,7 @@ pub fn image_view(root: &Path, c: &Container, base: Option<&Path>, field: &str, 
         Some(p) => hostproc_image::PullPolicy::parse(p).map_err(|e| PodError::invalid(format!("{field}.imagePullPolicy"), e.to_string()))?,
         None => hostproc_image::PullPolicy::default_for(&image),
     };
-    let img = hostproc_image::Store::open(root).map_err(bad)?.resolve(&image, policy).map_err(bad)?;
+    let img = hostproc_image::Store::open(root).map_err(bad)?.resolve_with(&image, policy, pull).map_err(bad)?;
     std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
     let view = img.container_rootfs(dir).map_err(bad)?;
     Ok((view.path().to_path_buf(), img.config))

@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub detach: bool,
     /// Remove the pod once it ends (foreground only).
     pub remove: bool,
+    /// How images are pulled (credentials, CA files, insecure registries); the pod's
+    /// imagePullSecrets are added to its keyring.
+    pub pull: hostproc_image::PullOptions,
 }
 
 /// kubelet's crash-loop back-off.
@@ -180,6 +183,7 @@ fn prepare(opts: &RunOptions, input: &PodInput, dir: &Path) -> Result<PodState, 
         ..Default::default()
     };
     st.save(dir)?;
+    let pull = pull_options(opts, input)?;
     let facts = Facts { input, node_name: &node_name, host_ips: &ips };
     let vols = volumes::prepare(&facts, dir, &mut |p| {
         st.tmpfs.push(p.to_path_buf());
@@ -195,12 +199,28 @@ fn prepare(opts: &RunOptions, input: &PodInput, dir: &Path) -> Result<PodState, 
                     crate::probe::Action::from_probe(p, c, &format!("{field}.{kind}")).map_err(|e| PodError::invalid(format!("{field}.{kind}"), e.to_string()))?;
                 }
             }
-            let (rootfs, image) = bundle::image_view(&opts.root, c, input.base_dir.as_deref(), &field, &bundle_dir(dir, &c.name))?;
+            let (rootfs, image) = bundle::image_view(&opts.root, c, input.base_dir.as_deref(), &field, &bundle_dir(dir, &c.name), &pull)?;
             let spec = bundle::Spec { facts: &facts, container: c, field, volumes: &vols, rootfs, image };
             bundle::write(&spec, &bundle_dir(dir, &c.name))?;
         }
     }
     Ok(st)
+}
+
+/// The pull options with the pod's imagePullSecrets (Secrets given with the pod); one that
+/// is not there is skipped with a warning, as the kubelet does.
+fn pull_options(opts: &RunOptions, input: &PodInput) -> Result<hostproc_image::PullOptions, PodError> {
+    let mut pull = opts.pull.clone();
+    for (i, r) in input.spec.image_pull_secrets.iter().flatten().enumerate() {
+        let field = format!("spec.imagePullSecrets[{i}]");
+        let Some(s) = input.secrets.iter().find(|s| s.metadata.name.as_deref() == Some(r.name.as_str())) else {
+            tracing::warn!("{field}: Secret {:?} is not among the files given: pulling without it", r.name);
+            continue;
+        };
+        let data = s.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+        pull.keyring.add_secret(&r.name, s.type_.as_deref(), &data).map_err(|e| PodError::invalid(field, e.to_string()))?;
+    }
+    Ok(pull)
 }
 
 pub fn bundle_dir(pod_dir: &Path, container: &str) -> PathBuf {

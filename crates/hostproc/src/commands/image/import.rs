@@ -2,7 +2,7 @@ use hostproc_image::Store;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// oci:DIR[:TAG] or oci-archive:FILE[:TAG]
+    /// oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME]
     source: String,
     /// The name to store it under (default: the source's io.containerd.image.name or
     /// org.opencontainers.image.ref.name annotation)

@@ -17,6 +17,8 @@ pub struct Args {
     /// Remove the pod once it ends (foreground only)
     #[arg(long)]
     rm: bool,
+    #[command(flatten)]
+    pull: crate::commands::image::pull::PullFlags,
 }
 
 #[derive(clap::Args)]
@@ -35,7 +37,7 @@ pub fn exec(g: &crate::Global, a: &Args) -> super::super::Result {
             ))
         }
     };
-    let opts = pod::RunOptions { root: g.root.clone(), node_name: a.node_name.clone(), detach: a.detach, remove: a.rm && !a.detach };
+    let opts = pod::RunOptions { root: g.root.clone(), node_name: a.node_name.clone(), detach: a.detach, remove: a.rm && !a.detach, pull: a.pull.options(&g.root, None).map_err(super::failed)? };
     let code = pod::run(&opts, input).map_err(super::err)?;
     Ok(code as u8)
 }
