@@ -18,15 +18,20 @@ use super::{io_err, PodError};
 /// writable view of it made in `dir` (recorded there first: [`release_view`] undoes it,
 /// also after a crash). Returns the view's path and the image's config.
 pub fn image_view(root: &Path, c: &Container, base: Option<&Path>, field: &str, dir: &Path, pull: &hostproc_image::PullOptions) -> Result<(PathBuf, ImageConfig), PodError> {
+    let policy = match c.image_pull_policy.as_deref() {
+        Some(p) => Some(hostproc_image::PullPolicy::parse(p).map_err(|e| PodError::invalid(format!("{field}.imagePullPolicy"), e.to_string()))?),
+        None => None,
+    };
+    view(root, c, base, field, dir, policy, pull)
+}
+
+fn view(root: &Path, c: &Container, base: Option<&Path>, field: &str, dir: &Path, policy: Option<hostproc_image::PullPolicy>, pull: &hostproc_image::PullOptions) -> Result<(PathBuf, ImageConfig), PodError> {
     let mut image = c.image.clone().unwrap_or_default();
     if let Some(p) = image.strip_prefix("dir:").filter(|p| !p.starts_with('/')) {
         image = format!("dir:{}", base.unwrap_or(Path::new("")).join(p).display());
     }
     let bad = |e: hostproc_image::ImageError| PodError::invalid(format!("{field}.image"), e.to_string());
-    let policy = match c.image_pull_policy.as_deref() {
-        Some(p) => hostproc_image::PullPolicy::parse(p).map_err(|e| PodError::invalid(format!("{field}.imagePullPolicy"), e.to_string()))?,
-        None => hostproc_image::PullPolicy::default_for(&image),
-    };
+    let policy = policy.unwrap_or_else(|| hostproc_image::PullPolicy::default_for(&image));
     let img = hostproc_image::Store::open(root).map_err(bad)?.resolve_with(&image, policy, pull).map_err(bad)?;
     std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
     let view = img.container_rootfs(dir).map_err(bad)?;
@@ -34,10 +39,12 @@ pub fn image_view(root: &Path, c: &Container, base: Option<&Path>, field: &str, 
 }
 
 /// A restarted container's new view: the old one (and what the last run wrote in it)
-/// released, a new one made at the same place (the bundle's root.path is unchanged).
+/// released, a new one made at the same place (the bundle's root.path is unchanged). The
+/// image is the one pulled when the pod started (policy Never here): a detached supervisor
+/// holds no registry credentials, and the pod keeps the image it was started with.
 pub fn fresh_view(root: &Path, c: &Container, base: Option<&Path>, field: &str, dir: &Path) -> Result<(), PodError> {
     hostproc_image::ContainerRootfs::release_at(dir).map_err(|e| PodError::invalid(format!("{field}.image"), format!("container {:?}: the last run's rootfs: {e}", c.name)))?;
-    image_view(root, c, base, field, dir).map(|_| ())
+    view(root, c, base, field, dir, Some(hostproc_image::PullPolicy::Never), &hostproc_image::PullOptions::default()).map(|_| ())
 }
 
 /// Releases the image view recorded in a container's directory (none: nothing to do).
