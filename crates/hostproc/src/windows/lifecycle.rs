@@ -195,7 +195,23 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     if status == Status::Running && !force {
         return Err(Error::WrongStatus { id: id.to_owned(), status, hint: "stop it first (hostproc kill), or use delete --force" });
     }
-    st.hostproc.job.destroy()?;
-    sandbox::release(&st.hostproc.sandbox)?;
+    let Internal { job, sandbox: sb, supervisor, .. } = st.hostproc;
+    job.destroy()?;
+    drop(job); // its handle, opened by destroy: the name must be free below
+    // The supervisor ends once init has; its handle keeps the job's name taken until
+    // then, so a new container of this id could not be created right after.
+    if let Some((pid, created)) = supervisor {
+        if let Ok(Some(p)) = Process::open(pid, Some(created)) {
+            let _ = p.wait(Some(Duration::from_secs(10)));
+        }
+    }
+    // The name goes with the last handle; Wine lets it go a moment after the holders have
+    // exited (wineserver notices an exit late): the id is free for a new container once
+    // the name is gone. On Windows the first look finds it gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while Job::open(id, Default::default()).is_ok() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sandbox::release(&sb)?;
     state::remove(root, id)
 }
