@@ -29,6 +29,8 @@ pub enum RunError {
     Sandbox(#[from] SandboxError),
     #[error("hostproc.io/mount-mode = bind is not available on Windows yet (it needs a silo and the bind filter; {}): drop the annotation for the fallback layout at C:\\hpc\\<id>, or give host", if *.filter { "this host has bindfltapi.dll" } else { "this host has no bind filter (bindfltapi.dll)" })]
     BindMode { filter: bool },
+    #[error("process.user.username = {0:?}: running as another account (LogonUser, ephemeral users) is not built on Windows yet, and the payload would run as hostproc's own account instead; give NT AUTHORITY\\SYSTEM (what hostproc runs as on a node) or no username")]
+    User(String),
     #[error("cannot wait for the payload: {0}")]
     Wait(std::io::Error),
 }
@@ -127,6 +129,12 @@ pub fn plan(bundle: &Path) -> Result<Plan, RunError> {
         .flatten()
         .filter_map(|m| Some(Volume { source: m.source().clone()?, destination: m.destination().to_string_lossy().into_owned() }))
         .collect();
+    // A payload must never run with more rights than asked: SYSTEM (Kubernetes' default for
+    // HostProcess pods) is the most there is, any other account is refused until identity
+    // is built.
+    if let Some(u) = process.user().username().as_deref().filter(|u| !u.is_empty() && !u.eq_ignore_ascii_case("NT AUTHORITY\\SYSTEM")) {
+        return Err(RunError::User(u.to_owned()));
+    }
     let resources = resources_from_spec(&spec)?;
     // Host mode (as on Linux): the sandbox is the rootfs itself; no annotation: hcsshim's
     // fallback layout. Bind mode (one C:\hpc per container through a silo and the bind
