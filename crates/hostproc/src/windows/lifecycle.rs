@@ -81,19 +81,17 @@ fn supervisor(root: &Path, id: &str) -> Result<(u32, u64), Error> {
         .creation_flags(DETACHED_FLAGS)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // Null, not a pipe: nobody reads it once create has returned (its failures before
+        // "ready" come on stdout).
+        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| fail(e.to_string()))?;
     let mut line = String::new();
     let _ = BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line);
     if line.trim() != "ready" {
-        let mut err = String::new();
-        if let Some(e) = child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut BufReader::new(e), &mut err);
-        }
         let _ = child.kill();
         let _ = child.wait();
-        return Err(fail(format!("it said {:?}", format!("{line}{err}").trim())));
+        return Err(fail(if line.trim().is_empty() { "it exited without a word".into() } else { line.trim().to_owned() }));
     }
     let p = Process::open(child.id(), None)?.ok_or_else(|| fail("it exited at once".into()))?;
     Ok((p.pid, p.created))
@@ -103,15 +101,27 @@ fn supervisor(root: &Path, id: &str) -> Result<(u32, u64), Error> {
 /// left behind (the console control event, the grace period, terminate) and exits, which
 /// closes the job.
 pub fn supervise(root: &Path, id: &str) -> Result<(), Error> {
-    let st = state::load(root, id)?;
-    let job = Job::open(id, st.hostproc.job.limits.clone())?;
-    let init = Process::open(st.pid, Some(st.hostproc.init_start))?
-        .ok_or(Error::Supervisor { id: id.to_owned(), detail: format!("init (pid {}) is gone", st.pid) })?;
-    {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "ready");
-        let _ = out.flush();
-    }
+    let held = (|| {
+        let st = state::load(root, id)?;
+        let job = Job::open(id, st.hostproc.job.limits.clone())?;
+        let init = Process::open(st.pid, Some(st.hostproc.init_start))?
+            .ok_or(Error::Supervisor { id: id.to_owned(), detail: format!("init (pid {}) is gone", st.pid) })?;
+        Ok::<_, Error>((st, job, init))
+    })();
+    let mut out = std::io::stdout().lock();
+    let (st, job, init) = match held {
+        Ok(h) => {
+            let _ = writeln!(out, "ready");
+            let _ = out.flush();
+            h
+        }
+        Err(e) => {
+            let _ = writeln!(out, "{e}");
+            let _ = out.flush();
+            return Err(e);
+        }
+    };
+    drop(out);
     init.wait(None)?;
     job.stop(Duration::from_millis(st.hostproc.grace_ms))?;
     Ok(())
