@@ -188,12 +188,14 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<(), Error>
 
 /// `delete`: a running container only with `--force`. Works without the supervisor (the
 /// job is found by name, or is gone with its processes) and, forced, with a missing or
-/// unreadable state (the job is still looked up by its name).
+/// unreadable state (the job is still looked up by its name). Not recoverable that way: a
+/// fallback-layout sandbox link made by a create that crashed before writing its state.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     let st = match state::load(root, id) {
         Ok(st) => st,
-        Err(Error::NotExist { .. }) if force => return Ok(()),
-        Err(Error::BadState { .. }) if force => {
+        // A create that crashed before its state was written leaves the directory (and a
+        // job, if something still holds it): both go; a missing one is fine.
+        Err(Error::NotExist { .. } | Error::BadState { .. }) if force => {
             if let Ok(job) = Job::open(id, Default::default()) {
                 job.destroy()?;
             }
