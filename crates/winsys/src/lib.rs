@@ -5,9 +5,11 @@
 #![cfg(windows)]
 
 mod job;
+mod lifecycle;
 mod process;
 
 pub use job::*;
+pub use lifecycle::*;
 pub use process::*;
 
 use std::io;

@@ -40,12 +40,16 @@ pub struct Spawn<'a> {
     /// stdin, stdout, stderr: the only handles the process inherits.
     pub stdio: [BorrowedHandle<'a>; 3],
     pub job: BorrowedHandle<'a>,
+    /// Left suspended once in the job (`create`: `start` resumes its thread later).
+    pub suspended: bool,
 }
 
 /// A process started by [`spawn_in_job`].
 #[derive(Debug)]
 pub struct Child {
     pub pid: u32,
+    /// Its first thread (the one `start` resumes when it was left suspended).
+    pub thread_id: u32,
     pub process: OwnedHandle,
 }
 
@@ -129,7 +133,9 @@ pub fn spawn_in_job(s: &Spawn<'_>) -> io::Result<Child> {
             let process = OwnedHandle::from_raw_handle(pi.hProcess as _);
             let thread = OwnedHandle::from_raw_handle(pi.hThread as _);
             let started = crate::assign_process(s.job, process.as_handle()).and_then(|()| {
-                if ResumeThread(thread.as_raw_handle() as HANDLE) == u32::MAX {
+                if s.suspended {
+                    Ok(())
+                } else if ResumeThread(thread.as_raw_handle() as HANDLE) == u32::MAX {
                     Err(io::Error::last_os_error())
                 } else {
                     Ok(())
@@ -139,7 +145,7 @@ pub fn spawn_in_job(s: &Spawn<'_>) -> io::Result<Child> {
                 TerminateProcess(process.as_raw_handle() as HANDLE, 1);
                 return Err(e);
             }
-            Ok(Child { pid: pi.dwProcessId, process })
+            Ok(Child { pid: pi.dwProcessId, thread_id: pi.dwThreadId, process })
         })();
         DeleteProcThreadAttributeList(list);
         result

@@ -32,6 +32,8 @@ pub enum JobError {
     Cwd { path: PathBuf },
     #[error("cannot read the default environment of this user (CreateEnvironmentBlock): {0}")]
     Environment(io::Error),
+    #[error("cannot {what} process {pid}: {source}")]
+    Process { what: &'static str, pid: u32, source: io::Error },
     #[error("cannot start {path} in the job object {name}: {source}")]
     Spawn { path: PathBuf, name: String, source: io::Error },
 }

@@ -35,6 +35,8 @@ pub struct Command<'a> {
 #[derive(Debug)]
 pub struct Child {
     pub pid: u32,
+    /// Its first thread (resumed by [`super::Job::resume`] after `spawn_suspended`).
+    pub thread_id: u32,
     /// The executable that was resolved and started.
     pub path: PathBuf,
     process: OwnedHandle,
@@ -256,7 +258,7 @@ fn working_directory(cwd: &str, sandbox: &Path) -> PathBuf {
     sandbox.join(rel.trim_start_matches(['\\', '/']))
 }
 
-pub(super) fn spawn(job: BorrowedHandle<'_>, job_name: &str, cmd: &Command<'_>) -> Result<Child, JobError> {
+pub(super) fn spawn(job: BorrowedHandle<'_>, job_name: &str, cmd: &Command<'_>, suspended: bool) -> Result<Child, JobError> {
     let defaults = win::default_environment().map_err(JobError::Environment)?;
     let env = environment(&defaults, cmd.env, cmd.sandbox);
     let cwd = working_directory(cmd.cwd, cmd.sandbox);
@@ -273,7 +275,7 @@ pub(super) fn spawn(job: BorrowedHandle<'_>, job_name: &str, cmd: &Command<'_>) 
             (line, path)
         }
     };
-    let spawn = win::Spawn { application: &path, command_line: &line, cwd: &cwd, env: &env, stdio: cmd.stdio, job };
+    let spawn = win::Spawn { application: &path, command_line: &line, cwd: &cwd, env: &env, stdio: cmd.stdio, job, suspended };
     let child = win::spawn_in_job(&spawn).map_err(|source| JobError::Spawn { path: path.clone(), name: job_name.to_string(), source })?;
-    Ok(Child { pid: child.pid, path, process: child.process })
+    Ok(Child { pid: child.pid, thread_id: child.thread_id, path, process: child.process })
 }

@@ -6,6 +6,7 @@
 mod error;
 mod launch;
 mod limits;
+mod process;
 pub mod run;
 pub mod sandbox;
 
@@ -19,6 +20,9 @@ use serde::{Deserialize, Serialize};
 pub use error::JobError;
 pub use launch::{environment, expand_sandbox, make_command_line, quote_arg, resolve_command_line, resolve_executable, Child, Command};
 pub use limits::{count_to_rate, shares_to_weight, Resources};
+pub use process::Process;
+/// Creation flags for a detached helper process (the supervisor of `create`).
+pub use hostproc_winsys::DETACHED_FLAGS;
 
 /// A container's job. Serializable (name and the limits it set), like the Linux job: a
 /// job read back from the container's state opens the Job Object by name when first used.
@@ -119,7 +123,23 @@ impl Job {
 
     /// Starts a process in the job (see [`Command`]).
     pub fn spawn(&self, cmd: &Command<'_>) -> Result<Child, JobError> {
-        launch::spawn(self.handle()?.as_handle(), &self.name, cmd)
+        launch::spawn(self.handle()?.as_handle(), &self.name, cmd, false)
+    }
+
+    /// Starts a process in the job and leaves it suspended (runc's `create`): it runs
+    /// nothing until [`Job::resume`]; it is in the job already, so a terminate ends it.
+    pub fn spawn_suspended(&self, cmd: &Command<'_>) -> Result<Child, JobError> {
+        launch::spawn(self.handle()?.as_handle(), &self.name, cmd, true)
+    }
+
+    /// Lets the suspended process `pid` run from its first thread `thread_id` (runc's
+    /// `start`, from another command): only a process of this job is resumed.
+    pub fn resume(&self, pid: u32, thread_id: u32) -> Result<(), JobError> {
+        let err = |source| JobError::Process { what: "resume", pid, source };
+        if !self.pids()?.contains(&pid) {
+            return Err(err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("it is not in the job object {}", self.name))));
+        }
+        win::resume_thread(pid, thread_id).map_err(err)
     }
 
     pub fn pids(&self) -> Result<Vec<u32>, JobError> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use oci_spec::runtime::Spec;
 
-use super::sandbox::{self, SandboxError, Volume};
+use super::sandbox::{self, Sandbox, SandboxError, Volume};
 use super::{Job, JobError, Resources};
 
 const LOCATION: &str = "microsoft.com/hostprocess-rootfs-location";
@@ -29,6 +29,8 @@ pub enum RunError {
     Sandbox(#[from] SandboxError),
     #[error("hostproc.io/mount-mode = bind is not available on Windows yet (it needs a silo and the bind filter; {}): drop the annotation for the fallback layout at C:\\hpc\\<id>, or give host", if *.filter { "this host has bindfltapi.dll" } else { "this host has no bind filter (bindfltapi.dll)" })]
     BindMode { filter: bool },
+    #[error("process.user.username = {0:?}: running as another account (LogonUser, ephemeral users) is not built on Windows yet, and the payload would run as hostproc's own account instead; give NT AUTHORITY\\SYSTEM (what hostproc runs as on a node) or no username")]
+    User(String),
     #[error("cannot wait for the payload: {0}")]
     Wait(std::io::Error),
 }
@@ -90,8 +92,23 @@ pub fn resources_from_spec(spec: &Spec) -> Result<Resources, RunError> {
     Ok(r)
 }
 
-/// Runs the container `id` of `bundle` to its end; the init's exit code.
-pub fn run(bundle: &Path, id: &str, grace: Duration, stdio: [BorrowedHandle<'_>; 3]) -> Result<u32, RunError> {
+/// What a bundle asks for, read once (`run`, and `create` on Windows).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub rootfs: PathBuf,
+    pub annotations: std::collections::HashMap<String, String>,
+    pub volumes: Vec<Volume>,
+    pub resources: Resources,
+    /// `hostproc.io/mount-mode: host`: the sandbox is the rootfs itself.
+    pub host_mode: bool,
+    pub args: Vec<String>,
+    pub command_line: Option<String>,
+    pub cwd: String,
+    pub env: Vec<String>,
+}
+
+/// Reads and checks `bundle`'s config.json.
+pub fn plan(bundle: &Path) -> Result<Plan, RunError> {
     let path = bundle.join("config.json");
     let spec = Spec::load(&path).map_err(|e| {
         // OciSpecError's own message for a JSON error is only "serde failed".
@@ -105,35 +122,72 @@ pub fn run(bundle: &Path, id: &str, grace: Duration, stdio: [BorrowedHandle<'_>;
     let process = spec.process().as_ref().ok_or(RunError::Missing("process"))?;
     let root = spec.root().as_ref().ok_or(RunError::Missing("root"))?;
     let rootfs = if root.path().is_absolute() { root.path().clone() } else { bundle.join(root.path()) };
-    let ann = spec.annotations().clone().unwrap_or_default();
+    let annotations = spec.annotations().clone().unwrap_or_default();
     let volumes: Vec<Volume> = spec
         .mounts()
         .iter()
         .flatten()
         .filter_map(|m| Some(Volume { source: m.source().clone()?, destination: m.destination().to_string_lossy().into_owned() }))
         .collect();
-    let res = resources_from_spec(&spec)?;
+    // A payload must never run with more rights than asked: SYSTEM (Kubernetes' default for
+    // HostProcess pods) is the most there is, any other account is refused until identity
+    // is built.
+    if let Some(u) = process.user().username().as_deref().filter(|u| !u.is_empty() && !u.eq_ignore_ascii_case("NT AUTHORITY\\SYSTEM")) {
+        return Err(RunError::User(u.to_owned()));
+    }
+    let resources = resources_from_spec(&spec)?;
     // Host mode (as on Linux): the sandbox is the rootfs itself; no annotation: hcsshim's
     // fallback layout. Bind mode (one C:\hpc per container through a silo and the bind
     // filter) is not built yet: asked for explicitly, it is refused rather than replaced.
-    let host_mode = match ann.get(MOUNT_MODE).map(String::as_str) {
+    let host_mode = match annotations.get(MOUNT_MODE).map(String::as_str) {
         None => false,
         Some("host") => true,
         Some("bind") => return Err(RunError::BindMode { filter: bind_filter_available() }),
         Some(v) => return Err(RunError::Annotation { name: MOUNT_MODE, value: v.into(), hint: "give bind or host" }),
     };
-    let job = Job::create(id, &res)?;
-    let sb = if host_mode {
-        sandbox::setup_in_place(&rootfs, &volumes)?
-    } else {
-        sandbox::setup(id, &rootfs, ann.get(LOCATION).map(Path::new), &volumes)?
-    };
+    Ok(Plan {
+        rootfs,
+        volumes,
+        resources,
+        host_mode,
+        args: process.args().clone().unwrap_or_default(),
+        command_line: process.command_line().clone(),
+        cwd: process.cwd().to_string_lossy().into_owned(),
+        env: process.env().clone().unwrap_or_default(),
+        annotations,
+    })
+}
+
+impl Plan {
+    /// Makes the job and the sandbox of container `id`; on failure nothing is left.
+    pub fn prepare(&self, id: &str) -> Result<(Job, Sandbox), RunError> {
+        let job = Job::create(id, &self.resources)?;
+        let sb = if self.host_mode {
+            sandbox::setup_in_place(&self.rootfs, &self.volumes)
+        } else {
+            sandbox::setup(id, &self.rootfs, self.annotations.get(LOCATION).map(Path::new), &self.volumes)
+        };
+        match sb {
+            Ok(sb) => Ok((job, sb)),
+            Err(e) => {
+                let _ = job.destroy();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The payload to start in `sandbox`.
+    pub fn command<'a>(&'a self, sandbox: &'a Path, stdio: [BorrowedHandle<'a>; 3]) -> super::Command<'a> {
+        super::Command { args: &self.args, command_line: self.command_line.as_deref(), cwd: &self.cwd, env: &self.env, sandbox, stdio }
+    }
+}
+
+/// Runs the container `id` of `bundle` to its end; the init's exit code.
+pub fn run(bundle: &Path, id: &str, grace: Duration, stdio: [BorrowedHandle<'_>; 3]) -> Result<u32, RunError> {
+    let plan = plan(bundle)?;
+    let (job, sb) = plan.prepare(id)?;
     let result = (|| -> Result<u32, RunError> {
-        let args = process.args().clone().unwrap_or_default();
-        let env = process.env().clone().unwrap_or_default();
-        let cwd = process.cwd().to_string_lossy().into_owned();
-        let cmd = super::Command { args: &args, command_line: process.command_line().as_deref(), cwd: &cwd, env: &env, sandbox: &sb.path, stdio };
-        let init = job.spawn(&cmd)?;
+        let init = job.spawn(&plan.command(&sb.path, stdio))?;
         let code = init.wait(None).map_err(RunError::Wait)?.unwrap_or(1);
         job.stop(grace)?;
         Ok(code)
