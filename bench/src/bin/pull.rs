@@ -161,8 +161,15 @@ fn main() {
     }
     let work = std::env::temp_dir().join(format!("hostproc-bench-pull-{}", std::process::id()));
     std::fs::create_dir(&work).expect("make the work directory");
+    // skopeo keeps a blob-info cache under /var/lib/containers/cache: removed again if this
+    // run made it (only then, so a host that uses containers/image keeps its own).
+    let skopeo_cache = Path::new("/var/lib/containers");
+    let cache_before = skopeo_cache.exists();
     let res = bench(&work, &hostproc, rounds.max(1));
     let _ = std::fs::remove_dir_all(&work);
+    if !cache_before && skopeo_cache.exists() {
+        let _ = std::fs::remove_dir_all(skopeo_cache);
+    }
     if let Err(e) = res {
         eprintln!("ERROR: {e}");
         std::process::exit(1);
