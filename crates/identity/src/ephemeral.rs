@@ -110,14 +110,7 @@ pub fn allocate(id: &str, gid: u32, before_useradd: impl FnOnce(&EphemeralUser) 
             continue;
         }
         let path = lock_path(dir, uid);
-        let mut f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32)
-            .open(&path)
-            .map_err(|source| IdentityError::Io { what: "open the uid lock", path: path.clone(), source })?;
+        let f = open_lock(&path)?;
         match flock(&f, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => continue,
@@ -131,21 +124,7 @@ pub fn allocate(id: &str, gid: u32, before_useradd: impl FnOnce(&EphemeralUser) 
         if db::passwd()?.iter().any(|p| p.uid == uid) || owns_files(uid) {
             continue;
         }
-        let user = EphemeralUser { name: name_for(id, uid), uid };
-        f.set_len(0).ok();
-        let _ = writeln!(f, "{}", user.name);
-        before_useradd(&user).map_err(|detail| IdentityError::Tool { what: "record", name: user.name.clone(), detail })?;
-        let (uid_s, gid_s) = (uid.to_string(), gid.to_string());
-        let comment = format!("hostproc ephemeral user of container {id}");
-        let args = [
-            "--system", "--no-create-home", "--no-user-group", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-            "--uid", &uid_s, "--gid", &gid_s, "--comment", &comment, &user.name,
-        ];
-        if let Err(e) = shadow_tool("create", "useradd", &args, &user.name) {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
-        }
-        return Ok(Ephemeral { user, lock: f });
+        return claim(f, &path, id, uid, gid, before_useradd);
     }
     Err(IdentityError::Exhausted)
 }
@@ -168,19 +147,30 @@ pub fn allocate_exact(id: &str, uid: u32, gid: u32, before_useradd: impl FnOnce(
         return Err(taken(format!("group {} has it as its gid", g.name)));
     }
     let path = lock_path(dir, uid);
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32)
-        .open(&path)
-        .map_err(|source| IdentityError::Io { what: "open the uid lock", path: path.clone(), source })?;
+    let f = open_lock(&path)?;
     match flock(&f, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(rustix::io::Errno::WOULDBLOCK) => return Err(taken(format!("another container holds it ({})", path.display()))),
         Err(e) => return Err(IdentityError::Io { what: "lock", path, source: e.into() }),
     }
+    claim(f, &path, id, uid, gid, before_useradd)
+}
+
+/// The uid's lock file, opened (made if missing) without following links.
+fn open_lock(path: &Path) -> Result<File, IdentityError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NOCTTY.bits() as i32)
+        .open(path)
+        .map_err(|source| IdentityError::Io { what: "open the uid lock", path: path.to_path_buf(), source })
+}
+
+/// With `uid`'s lock held in `f`: writes the user's name into it, lets the caller record the
+/// user, then makes it with useradd (the lock file removed again if useradd fails).
+fn claim(mut f: File, path: &Path, id: &str, uid: u32, gid: u32, before_useradd: impl FnOnce(&EphemeralUser) -> Result<(), String>) -> Result<Ephemeral, IdentityError> {
     let user = EphemeralUser { name: name_for(id, uid), uid };
     f.set_len(0).ok();
     let _ = writeln!(f, "{}", user.name);
@@ -192,7 +182,7 @@ pub fn allocate_exact(id: &str, uid: u32, gid: u32, before_useradd: impl FnOnce(
         "--uid", &uid_s, "--gid", &gid_s, "--comment", &comment, &user.name,
     ];
     if let Err(e) = shadow_tool("create", "useradd", &args, &user.name) {
-        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path);
         return Err(e);
     }
     Ok(Ephemeral { user, lock: f })
